@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/** Svix's retry schedule, in ms between attempts: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+export const SVIX_RETRY_DELAYS_MS = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+
+const MS_PER_DAY = 86_400_000;
+
+const int = (min: number) => z.coerce.number().int().min(min);
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+
+const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'expected a CIDR such as 10.0.0.0/8');
+
+/**
+ * The environment runhook reads, with defaults and units. Every variable is read here and nowhere else;
+ * the parsed object is frozen and handed down.
+ */
+const EnvSchema = z.object({
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  PORT: int(0).max(65535).default(8283),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  RUNHOOK_API_KEYS: list.default([]),
+  RUNHOOK_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'expected whsec_ followed by base64')
+    .optional(),
+  RUNHOOK_PROCESSOR: z.string().min(1).default('echo'),
+  RUNHOOK_CONCURRENCY: int(1).max(10_000).default(16),
+  RUNHOOK_RUN_ATTEMPTS: int(1).max(100).default(3),
+  RUNHOOK_RUN_BACKOFF_MS: int(0).default(1_000),
+  RUNHOOK_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - only (it becomes a Redis hash tag)')
+    .default('runhook'),
+  RUNHOOK_RETENTION_DAYS: z.coerce.number().positive().default(30),
+  RUNHOOK_SHUTDOWN_GRACE_MS: int(0).default(10_000),
+  RUNHOOK_LOCK_DURATION_MS: int(1_000).default(30_000),
+  RUNHOOK_STALLED_INTERVAL_MS: int(1_000).default(30_000),
+  RUNHOOK_MAX_STALLED_COUNT: int(0).default(1),
+  RUNHOOK_MAINTENANCE_INTERVAL_MS: int(100).default(15_000),
+  RUNHOOK_CREATED_GRACE_MS: int(0).default(10_000),
+  RUNHOOK_CALLBACK_TIMEOUT_MS: int(1).default(5_000),
+  RUNHOOK_CALLBACK_RETRY_DELAYS: z
+    .string()
+    .transform((v, ctx) => {
+      const delays = v.split(',').map((s) => Number(s.trim()));
+      if (delays.length === 0 || delays.some((d) => !Number.isInteger(d) || d < 0)) {
+        ctx.addIssue({ code: 'custom', message: 'expected comma-separated non-negative integers (ms)' });
+        return z.NEVER;
+      }
+      return delays;
+    })
+    .default(SVIX_RETRY_DELAYS_MS),
+  RUNHOOK_CALLBACK_CONCURRENCY: int(1).max(10_000).default(50),
+  RUNHOOK_CALLBACK_ALLOW_PRIVATE: z
+    .string()
+    .transform((v, ctx): true | false | string[] => {
+      if (/^(true|1|yes)$/i.test(v)) return true;
+      if (/^(false|0|no|)$/i.test(v)) return false;
+      const cidrs = v.split(',').map((s) => s.trim()).filter(Boolean);
+      for (const c of cidrs) {
+        if (!cidr.safeParse(c).success) {
+          ctx.addIssue({ code: 'custom', message: `"${c}" is neither true/false nor a CIDR` });
+          return z.NEVER;
+        }
+      }
+      return cidrs;
+    })
+    .default(false),
+  RUNHOOK_BODY_LIMIT: int(1).default(1_048_576),
+  RUNHOOK_RATE_LIMIT: int(0).default(0),
+  RUNHOOK_DATA_DIR: z.string().min(1).default('.runhook'),
+  RUNHOOK_EMBEDDED_REDIS: bool.default(true),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  /** Undefined means "the local default": redis://127.0.0.1:6379, started under dataDir if nothing answers. */
+  readonly redisUrl: string | undefined;
+  readonly port: number;
+  readonly host: string;
+  readonly apiKeys: readonly string[];
+  readonly webhookSecret: string | undefined;
+  readonly processor: string;
+  readonly concurrency: number;
+  readonly runAttempts: number;
+  readonly runBackoffMs: number;
+  /** The Redis hash tag every key of this deployment lives under, e.g. `{runhook}`. */
+  readonly keyPrefix: string;
+  readonly retentionMs: number;
+  readonly shutdownGraceMs: number;
+  readonly lockDurationMs: number;
+  readonly stalledIntervalMs: number;
+  readonly maxStalledCount: number;
+  readonly maintenanceIntervalMs: number;
+  /** A `created` run younger than this may still have its job being added; the reconciler leaves it. */
+  readonly createdGraceMs: number;
+  readonly callbackTimeoutMs: number;
+  readonly callbackRetryDelaysMs: readonly number[];
+  readonly callbackConcurrency: number;
+  readonly callbackAllowPrivate: boolean | readonly string[];
+  readonly bodyLimit: number;
+  /** Requests per minute per API key; 0 turns the limit off. */
+  readonly rateLimitPerMinute: number;
+  readonly dataDir: string;
+  readonly embeddedRedis: boolean;
+  readonly logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+}
+
+/** Reads the environment once. Throws a ConfigError naming every invalid variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const relevant = Object.fromEntries(
+    Object.keys(EnvSchema.shape)
+      .filter((k) => env[k] !== undefined && env[k] !== '')
+      .map((k) => [k, env[k]]),
+  );
+  const parsed = EnvSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`, problems);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    redisUrl: e.REDIS_URL,
+    port: e.PORT,
+    host: e.HOST,
+    apiKeys: Object.freeze([...e.RUNHOOK_API_KEYS]),
+    webhookSecret: e.RUNHOOK_WEBHOOK_SECRET,
+    processor: e.RUNHOOK_PROCESSOR,
+    concurrency: e.RUNHOOK_CONCURRENCY,
+    runAttempts: e.RUNHOOK_RUN_ATTEMPTS,
+    runBackoffMs: e.RUNHOOK_RUN_BACKOFF_MS,
+    keyPrefix: `{${e.RUNHOOK_PREFIX}}`,
+    retentionMs: Math.round(e.RUNHOOK_RETENTION_DAYS * MS_PER_DAY),
+    shutdownGraceMs: e.RUNHOOK_SHUTDOWN_GRACE_MS,
+    lockDurationMs: e.RUNHOOK_LOCK_DURATION_MS,
+    stalledIntervalMs: e.RUNHOOK_STALLED_INTERVAL_MS,
+    maxStalledCount: e.RUNHOOK_MAX_STALLED_COUNT,
+    maintenanceIntervalMs: e.RUNHOOK_MAINTENANCE_INTERVAL_MS,
+    createdGraceMs: e.RUNHOOK_CREATED_GRACE_MS,
+    callbackTimeoutMs: e.RUNHOOK_CALLBACK_TIMEOUT_MS,
+    callbackRetryDelaysMs: Object.freeze([...e.RUNHOOK_CALLBACK_RETRY_DELAYS]),
+    callbackConcurrency: e.RUNHOOK_CALLBACK_CONCURRENCY,
+    callbackAllowPrivate: Array.isArray(e.RUNHOOK_CALLBACK_ALLOW_PRIVATE)
+      ? Object.freeze([...e.RUNHOOK_CALLBACK_ALLOW_PRIVATE])
+      : e.RUNHOOK_CALLBACK_ALLOW_PRIVATE,
+    bodyLimit: e.RUNHOOK_BODY_LIMIT,
+    rateLimitPerMinute: e.RUNHOOK_RATE_LIMIT,
+    dataDir: e.RUNHOOK_DATA_DIR,
+    embeddedRedis: e.RUNHOOK_EMBEDDED_REDIS,
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+/** The same configuration with some fields replaced; tests and the library use it instead of the environment. */
+export function withConfig(overrides: Partial<Config>, base: Config = loadConfig({})): Config {
+  return Object.freeze({ ...base, ...overrides });
+}

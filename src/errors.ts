@@ -1,0 +1,102 @@
+/**
+ * Every error runhook raises on purpose, each with a stable `code` callers can match on and the HTTP
+ * status the API answers with. The API maps these in one place (api/error-handler.ts).
+ */
+export abstract class RunhookError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  readonly details: unknown;
+
+  constructor(message: string, details?: unknown) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+}
+
+export class ConfigError extends RunhookError {
+  readonly code = 'CONFIG_INVALID';
+  readonly status = 500;
+}
+
+export class InvalidInputError extends RunhookError {
+  readonly code = 'INVALID_INPUT';
+  readonly status = 400;
+}
+
+export class UnauthorizedError extends RunhookError {
+  readonly code = 'UNAUTHORIZED';
+  readonly status = 401;
+}
+
+export class RunNotFoundError extends RunhookError {
+  readonly code = 'RUN_NOT_FOUND';
+  readonly status = 404;
+  constructor(readonly runId: string) {
+    super(`run ${runId} not found`, { run_id: runId });
+  }
+}
+
+export class NotFoundError extends RunhookError {
+  readonly code = 'NOT_FOUND';
+  readonly status = 404;
+}
+
+export class IllegalTransitionError extends RunhookError {
+  readonly code = 'RUN_ILLEGAL_TRANSITION';
+  readonly status = 409;
+  constructor(
+    readonly runId: string,
+    readonly from: string,
+    readonly to: string,
+  ) {
+    super(`run ${runId} cannot move from ${from} to ${to}`, { run_id: runId, from, to });
+  }
+}
+
+export class IdempotencyConflictError extends RunhookError {
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+  readonly status = 409;
+}
+
+export class PayloadTooLargeError extends RunhookError {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  readonly status = 413;
+}
+
+export class RateLimitedError extends RunhookError {
+  readonly code = 'RATE_LIMITED';
+  readonly status = 429;
+}
+
+export class RedisUnavailableError extends RunhookError {
+  readonly code = 'REDIS_UNAVAILABLE';
+  readonly status = 503;
+}
+
+export class ProcessorLoadError extends RunhookError {
+  readonly code = 'PROCESSOR_LOAD_FAILED';
+  readonly status = 500;
+}
+
+/** Thrown by the waiting helpers when a run does not end in time. */
+export class RunTimeoutError extends RunhookError {
+  readonly code = 'RUN_WAIT_TIMEOUT';
+  readonly status = 504;
+}
+
+/** Every code above, for the docs test and the OpenAPI error schema. */
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'INVALID_INPUT',
+  'UNAUTHORIZED',
+  'RUN_NOT_FOUND',
+  'NOT_FOUND',
+  'RUN_ILLEGAL_TRANSITION',
+  'IDEMPOTENCY_KEY_REUSED',
+  'PAYLOAD_TOO_LARGE',
+  'RATE_LIMITED',
+  'REDIS_UNAVAILABLE',
+  'PROCESSOR_LOAD_FAILED',
+  'RUN_WAIT_TIMEOUT',
+] as const;

@@ -1,0 +1,162 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { statusOfStopReason } from '../runs/status.ts';
+import type { RunStore } from '../runs/store.ts';
+import { cancelChannel, RUNS_QUEUE, type RunJobData, type RunJobResult } from '../queue/queues.ts';
+import { RunAbort, RunContext } from './context.ts';
+import { RunFailure, type Processor } from './processor.ts';
+
+export interface RunWorkerDeps {
+  config: Config;
+  /** A connection with maxRetriesPerRequest: null; BullMQ duplicates it for its blocking reads. */
+  redis: Redis;
+  store: RunStore;
+  processor: Processor;
+  log: Logger;
+}
+
+/**
+ * Takes run jobs and moves each Run through its statuses where it happens: `running` when the attempt
+ * starts, then `completed`/`failed`/`cancelled` before the job itself is finished. BullMQ's events are
+ * not a ledger (they can be missed); the store is, and the reconciler repairs what a crash leaves.
+ */
+export class RunWorker {
+  readonly #deps: RunWorkerDeps;
+  readonly #active = new Map<string, AbortController>();
+  #worker: Worker<RunJobData, RunJobResult> | undefined;
+  #subscriber: Redis | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(deps: RunWorkerDeps) {
+    this.#deps = deps;
+  }
+
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.#worker) return;
+    const { config, redis, log } = this.#deps;
+    // Cancels come over pub/sub from whichever process handled the request; only the holder acts.
+    this.#subscriber = redis.duplicate();
+    this.#subscriber.on('message', (_channel: string, runId: string) => this.#abort(runId, 'cancelled'));
+    this.#subscriber.on('error', (err) => log.warn({ err: err.message }, 'cancel subscriber error'));
+    await this.#subscriber.subscribe(cancelChannel(config));
+
+    this.#worker = new Worker<RunJobData, RunJobResult>(RUNS_QUEUE, (job) => this.#process(job), {
+      connection: redis,
+      prefix: config.keyPrefix,
+      concurrency: config.concurrency,
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.stalledIntervalMs,
+      maxStalledCount: config.maxStalledCount,
+      autorun: true,
+    });
+    this.#worker.on('error', (err) => log.warn({ err: err.message }, 'run worker error'));
+    this.#worker.on('stalled', (runId) => log.warn({ run_id: runId }, 'run job stalled; BullMQ moves it back or fails it'));
+    await this.#worker.waitUntilReady();
+    log.info({ concurrency: config.concurrency, processor: this.#deps.processor.name }, 'run worker started');
+  }
+
+  async #process(job: Job<RunJobData, RunJobResult>): Promise<RunJobResult> {
+    const { store, processor } = this.#deps;
+    const runId = job.id!;
+    const attempt = job.attemptsStarted;
+    const log = this.#deps.log.child({ run_id: runId, attempt });
+
+    const started = await store.start(runId, attempt);
+    if (started.outcome !== 'started') {
+      log.debug({ outcome: started.outcome }, 'run not started: it ended or is gone');
+      return { skipped: started.outcome };
+    }
+    const { record } = started;
+    const controller = new AbortController();
+    this.#active.set(runId, controller);
+    const context = new RunContext(runId, attempt, log, store, controller);
+    try {
+      const result = (await processor.run({ run: record.run, input: record.input, signal: controller.signal, context })) ?? {};
+      await context.flush();
+      if (controller.signal.aborted) throw controller.signal.reason;
+      if (result.usage) context.reportUsage(result.usage);
+      const stopReason = result.stop_reason ?? 'end_turn';
+      const moved = await store.transition(runId, statusOfStopReason(stopReason), { stopReason, usage: context.usage, attempt });
+      log.info({ stop_reason: stopReason, outcome: moved.outcome }, 'run finished');
+      return { stop_reason: stopReason };
+    } catch (err) {
+      await context.flush().catch(() => {});
+      return await this.#fail(job, err, context, log);
+    } finally {
+      this.#active.delete(runId);
+    }
+  }
+
+  /** Decides what a thrown processor means for the run: retry, fail now, or nothing (it was aborted). */
+  async #fail(job: Job<RunJobData, RunJobResult>, err: unknown, context: RunContext, log: Logger): Promise<RunJobResult> {
+    const { store, config } = this.#deps;
+    const runId = job.id!;
+    const reason = err instanceof RunAbort ? err.reason : undefined;
+    if (reason === 'cancelled' || reason === 'superseded') {
+      // The run was ended by whoever cancelled it, or another attempt owns it now.
+      log.info({ reason }, 'run aborted');
+      return { skipped: reason };
+    }
+    if (reason === 'shutdown') {
+      await store.transition(runId, 'failed', {
+        error: `worker shut down before the run finished (grace period ${config.shutdownGraceMs} ms)`,
+        usage: context.usage,
+        attempt: context.attempt,
+      });
+      log.warn('run aborted by worker shutdown');
+      throw new UnrecoverableError('aborted by worker shutdown');
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    const retryable = !(err instanceof RunFailure && !err.retry) && !(err instanceof UnrecoverableError);
+    const last = !retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (last) {
+      // A failure may name its stop reason, but only one that Letta maps to `failed`.
+      const given = err instanceof RunFailure ? err.stopReason : 'error';
+      await store.transition(runId, 'failed', {
+        stopReason: statusOfStopReason(given) === 'failed' ? given : 'error',
+        error: message,
+        usage: context.usage,
+        attempt: context.attempt,
+      });
+      log.warn({ err: message, attempts_made: job.attemptsMade + 1 }, 'run failed');
+      throw retryable ? err : new UnrecoverableError(message);
+    }
+    log.warn({ err: message, attempts_made: job.attemptsMade + 1 }, 'run attempt failed; it will be retried');
+    throw err;
+  }
+
+  #abort(runId: string, reason: 'cancelled' | 'shutdown'): void {
+    const controller = this.#active.get(runId);
+    if (controller && !controller.signal.aborted) controller.abort(new RunAbort(reason));
+  }
+
+  /**
+   * Stops taking jobs and lets active runs finish; past the grace period they are aborted through their
+   * signal (and end `failed`). Safe to call twice.
+   */
+  close(graceMs = this.#deps.config.shutdownGraceMs): Promise<void> {
+    this.#closing ??= (async () => {
+      const worker = this.#worker;
+      if (worker) {
+        const timer = setTimeout(() => {
+          for (const runId of this.#active.keys()) this.#abort(runId, 'shutdown');
+        }, graceMs);
+        try {
+          await worker.close();
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      if (this.#subscriber) {
+        await this.#subscriber.quit().catch(() => this.#subscriber?.disconnect());
+      }
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,39 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+
+export const RUNS_QUEUE = 'runs';
+export const CALLBACKS_QUEUE = 'callbacks';
+
+/** What a run's job carries: only what the dashboard shows; the run itself is in the store. */
+export interface RunJobData {
+  agent_id: string;
+}
+
+export interface RunJobResult {
+  stop_reason?: string | null;
+  skipped?: string;
+}
+
+/**
+ * A run's job. Its id is the run id, so adding it again (a retried request, the reconciler) never makes a
+ * second job. BullMQ's own records are trimmed soon: the run store keeps the run.
+ */
+export function runJobOptions(config: Config, runId: string): JobsOptions {
+  return {
+    jobId: runId,
+    attempts: config.runAttempts,
+    backoff: { type: 'exponential', delay: config.runBackoffMs },
+    removeOnComplete: { age: 3_600, count: 1_000 },
+    removeOnFail: { age: 7 * 86_400, count: 10_000 },
+  };
+}
+
+export function createRunQueue(config: Config, connection: Redis): Queue<RunJobData, RunJobResult, string> {
+  return new Queue<RunJobData, RunJobResult, string>(RUNS_QUEUE, { connection, prefix: config.keyPrefix });
+}
+
+/** The pub/sub channel on which a cancel reaches whichever worker holds the run. */
+export function cancelChannel(config: Config): string {
+  return `${config.keyPrefix}:cancel`;
+}

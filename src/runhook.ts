@@ -1,0 +1,93 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+import { IllegalTransitionError, RunNotFoundError, RunTimeoutError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { cancelChannel, createRunQueue, runJobOptions, type RunJobData, type RunJobResult } from './queue/queues.ts';
+import { RunCreate, newRunId, type Run, type RunListQuery, type RunUpdate } from './runs/schema.ts';
+import { isTerminal } from './runs/status.ts';
+import { RunStore } from './runs/store.ts';
+
+/**
+ * What code does with runs: create (store, then enqueue), read, list, change, cancel, delete, wait.
+ * The API, the CLI and the library entry all go through this one class.
+ */
+export class Runhook {
+  readonly store: RunStore;
+  readonly queue: Queue<RunJobData, RunJobResult>;
+
+  constructor(
+    readonly config: Config,
+    readonly redis: Redis,
+    readonly log: Logger,
+  ) {
+    this.store = new RunStore(redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });
+    this.queue = createRunQueue(config, redis);
+  }
+
+  /**
+   * Stores the run, then adds its job (id = run id, so adding twice is harmless). A crash between the
+   * two leaves a `created` run without a job; the reconciler finds it and adds the job.
+   */
+  async createRun(body: RunCreate, id: string = newRunId()): Promise<{ run: Run; created: boolean }> {
+    const parsed = RunCreate.parse(body);
+    const { record, created } = await this.store.create(parsed, id);
+    if (record.run.status === 'created') {
+      await this.queue.add('run', { agent_id: record.run.agent_id }, runJobOptions(this.config, id));
+    }
+    return { run: record.run, created };
+  }
+
+  getRun(id: string): Promise<Run> {
+    return this.store.require(id);
+  }
+
+  listRuns(query: RunListQuery = {}): Promise<Run[]> {
+    return this.store.list(query);
+  }
+
+  updateRun(id: string, patch: RunUpdate): Promise<Run> {
+    return this.store.update(id, patch);
+  }
+
+  /**
+   * Cancels a run: a waiting one is taken off the queue and never starts; a running one is told over
+   * pub/sub and its processor's signal aborts. Cancelling a cancelled run returns it unchanged.
+   */
+  async cancelRun(id: string): Promise<Run> {
+    const r = await this.store.transition(id, 'cancelled');
+    if (r.outcome === 'missing') throw new RunNotFoundError(id);
+    if (r.outcome === 'illegal' || r.outcome === 'stale') throw new IllegalTransitionError(id, r.status, 'cancelled');
+    if (r.outcome === 'moved') {
+      if (r.from === 'created') await this.queue.remove(id).catch(() => 0);
+      // Also when it was `created`: a worker may be taking the job right now.
+      await this.redis.publish(cancelChannel(this.config), id);
+      this.log.info({ run_id: id, from: r.from }, 'run cancelled');
+    }
+    return this.store.require(id);
+  }
+
+  /** Deletes a run and its job; a run still going is cancelled first so no worker keeps it. */
+  async deleteRun(id: string): Promise<Run> {
+    const run = await this.store.require(id);
+    if (!isTerminal(run.status)) await this.cancelRun(id).catch(() => undefined);
+    await this.queue.remove(id).catch(() => 0);
+    await this.store.delete(id);
+    return run;
+  }
+
+  /** Resolves with the run once it is terminal. */
+  async waitForRun(id: string, { timeoutMs = 60_000, pollMs = 25 } = {}): Promise<Run> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const run = await this.store.require(id);
+      if (isTerminal(run.status)) return run;
+      if (Date.now() > deadline) throw new RunTimeoutError(`run ${id} still ${run.status} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, deadline - Date.now()))));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Where a run lives in Redis. Every key starts with the deployment's hash tag (`{runhook}`), so that on
+ * a Redis Cluster the run store and the BullMQ queues share one slot and the Lua scripts may touch them
+ * together.
+ */
+export class RunKeys {
+  constructor(readonly prefix: string) {}
+
+  run(id: string): string {
+    return `${this.prefix}:run:${id}`;
+  }
+
+  messages(id: string): string {
+    return `${this.prefix}:msgs:${id}`;
+  }
+
+  callbackAttempts(id: string): string {
+    return `${this.prefix}:cb:attempts:${id}`;
+  }
+
+  idempotency(key: string): string {
+    return `${this.prefix}:idem:${key}`;
+  }
+
+  get expiry(): string {
+    return `${this.prefix}:expiry`;
+  }
+
+  get callbackOutbox(): string {
+    return `${this.prefix}:cb:outbox`;
+  }
+
+  index(kind: 'all' | 'agent' | 'status' | 'conv' | 'stop' | 'bg', value?: string): string {
+    return value === undefined ? `${this.prefix}:idx:${kind}` : `${this.prefix}:idx:${kind}:${value}`;
+  }
+}

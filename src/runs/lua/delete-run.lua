@@ -1,0 +1,13 @@
+-- delete-run: remove a run, its message stream and every index entry that names it.
+-- KEYS[1] the run hash   KEYS[2] the run's message stream
+-- ARGV[1] key prefix   ARGV[2] run id
+-- Returns 1 when the run existed, 0 otherwise.
+local flat = redis.call('HGETALL', KEYS[1])
+local p, id = ARGV[1], ARGV[2]
+redis.call('ZREM', p .. ':expiry', id)
+redis.call('ZREM', p .. ':cb:outbox', id)
+redis.call('DEL', KEYS[2])
+if #flat == 0 then return 0 end
+for _, k in ipairs(index_keys(p, hash_to_table(flat))) do redis.call('ZREM', k, id) end
+redis.call('DEL', KEYS[1])
+return 1

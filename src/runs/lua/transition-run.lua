@@ -1,0 +1,46 @@
+-- transition-run: move a run to another status, atomically, following the status machine. Terminal
+-- statuses are final; completed_at and total_duration_ns are written once, when the run ends; an ended
+-- run is scheduled for removal after the retention, queued for its callback, and its message stream is
+-- closed with a stop entry.
+-- KEYS[1] the run hash   KEYS[2] the run's message stream
+-- ARGV[1] key prefix   ARGV[2] run id   ARGV[3] target status   ARGV[4] now (epoch µs)
+-- ARGV[5] stop reason or ''   ARGV[6] error message or ''   ARGV[7] retention (ms)
+-- ARGV[8] attempt that asks, or '' for any   ARGV[9] usage JSON or ''
+-- ARGV[10] completed_at override (epoch µs) or ''   ARGV[11] total_duration_ns override or ''
+-- Returns {1, from} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
+-- {-3, status} the asking attempt is not the current one.
+local p, id, to = ARGV[1], ARGV[2], ARGV[3]
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq', 'created_us', 'callback_url')
+local from = cur[1]
+if not from then return { -1 } end
+if from == to then return { 0, from } end
+if not MOVES[from][to] then return { -2, from } end
+if ARGV[8] ~= '' and from == 'running' and cur[2] ~= ARGV[8] then return { -3, from } end
+local seq = cur[3]
+redis.call('ZREM', p .. ':idx:status:' .. from, id)
+redis.call('ZADD', p .. ':idx:status:' .. to, seq, id)
+redis.call('HSET', KEYS[1], 'status', to)
+if to == 'running' then
+  redis.call('HSETNX', KEYS[1], 'started_us', ARGV[4])
+  return { 1, from }
+end
+if TERMINAL[to] then
+  local done_us = ARGV[10] ~= '' and ARGV[10] or ARGV[4]
+  redis.call('HSETNX', KEYS[1], 'completed_us', done_us)
+  local total = ARGV[11]
+  if total == '' then
+    total = int_str(math.max(0, (tonumber(done_us) - tonumber(cur[4])) * 1000))
+  end
+  redis.call('HSETNX', KEYS[1], 'total_duration_ns', total)
+  if ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[1], 'stop_reason', ARGV[5])
+    redis.call('ZADD', p .. ':idx:stop:' .. ARGV[5], seq, id)
+  end
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
+  if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'usage', ARGV[9]) end
+  redis.call('ZADD', p .. ':expiry', math.floor(tonumber(done_us) / 1000) + tonumber(ARGV[7]), id)
+  if cur[5] then redis.call('ZADD', p .. ':cb:outbox', math.floor(tonumber(ARGV[4]) / 1000), id) end
+  local mseq = redis.call('HINCRBY', KEYS[1], 'msg_seq', 1)
+  redis.call('XADD', KEYS[2], mseq .. '-0', 's', ARGV[5])
+end
+return { 1, from }

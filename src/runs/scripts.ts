@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { MOVES_LUA } from './status.ts';
+
+/**
+ * The run store's Lua scripts, defined as ioredis commands (EVALSHA, falling back to EVAL after a Redis
+ * restart empties the script cache). Each script gets the shared helpers of _lib.lua prepended.
+ */
+const lib = readLua('_lib').replace('__MOVES__', MOVES_LUA);
+
+const SCRIPTS = {
+  createRun: { file: 'create-run', keys: 1 },
+  startRun: { file: 'start-run', keys: 2 },
+  emitMessage: { file: 'emit-message', keys: 2 },
+  transitionRun: { file: 'transition-run', keys: 2 },
+  deleteRun: { file: 'delete-run', keys: 2 },
+  listRuns: { file: 'list-runs', keys: 0 },
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+function readLua(name: string): string {
+  return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+}
+
+const sources = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([name, s]) => [name, { numberOfKeys: s.keys, lua: `${lib}\n${readLua(s.file)}` }]),
+) as Record<ScriptName, { numberOfKeys: number; lua: string }>;
+
+type Arg = string | number;
+export type ScriptRunner = Record<ScriptName, (...args: Arg[]) => Promise<unknown>>;
+
+/** Defines the scripts on a connection (once per connection) and returns typed callers. */
+export function runScripts(redis: Redis): ScriptRunner {
+  const r = redis as Redis & Record<string, unknown>;
+  for (const [name, def] of Object.entries(sources)) {
+    if (typeof r[`rh_${name}`] !== 'function') redis.defineCommand(`rh_${name}`, def);
+  }
+  return Object.fromEntries(
+    Object.keys(sources).map((name) => {
+      const fn = r[`rh_${name}`] as (...args: Arg[]) => Promise<unknown>;
+      return [name, (...args: Arg[]) => fn.apply(redis, args)];
+    }),
+  ) as ScriptRunner;
+}

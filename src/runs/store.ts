@@ -1,0 +1,299 @@
+import type { Redis } from 'ioredis';
+import { isoToMicros, nowMicros } from '../clock.ts';
+import { IllegalTransitionError, InvalidInputError, RunNotFoundError } from '../errors.ts';
+import { RunKeys } from './keys.ts';
+import { flatToHash, hashToRecord, newRunFields, type RunRecord } from './record.ts';
+import {
+  RunCreate,
+  RunListQuery,
+  newRunId,
+  type Run,
+  type RunCreateParsed,
+  type RunStatus,
+  type RunUpdate,
+  type RunUsage,
+  type StopReasonType,
+} from './schema.ts';
+import { runScripts, type ScriptRunner } from './scripts.ts';
+import { defaultStopReason, isTerminal, statusOfStopReason } from './status.ts';
+
+export interface RunStoreOptions {
+  keyPrefix: string;
+  retentionMs: number;
+}
+
+export interface TransitionOptions {
+  stopReason?: StopReasonType | null;
+  error?: string | null;
+  usage?: RunUsage | null;
+  /** The attempt asking; a stale attempt's move out of `running` is refused. */
+  attempt?: number;
+  completedUs?: number;
+  totalDurationNs?: number;
+}
+
+export type TransitionResult =
+  | { outcome: 'moved'; from: RunStatus }
+  | { outcome: 'unchanged'; status: RunStatus }
+  | { outcome: 'illegal'; status: RunStatus }
+  | { outcome: 'stale'; status: RunStatus }
+  | { outcome: 'missing' };
+
+export type StartResult =
+  | { outcome: 'started'; record: RunRecord }
+  | { outcome: 'ended'; status: RunStatus }
+  | { outcome: 'missing' };
+
+/** One entry of a run's message stream: a message the processor emitted, or the closing stop reason. */
+export type StreamEntry =
+  | { seq_id: number; kind: 'message'; message: Record<string, unknown> }
+  | { seq_id: number; kind: 'stop'; stop_reason: StopReasonType | null };
+
+/** Candidates one list call may examine before it hands back to the caller (keeps scripts short). */
+const LIST_BUDGET = 5_000;
+
+/**
+ * Runs in Redis: one hash per run, sorted-set indexes in creation order for every list filter, and a
+ * stream of the messages each run emitted. Every change of status goes through transition-run.lua, so
+ * two processes racing to move one run can never both win.
+ */
+export class RunStore {
+  readonly keys: RunKeys;
+  readonly #scripts: ScriptRunner;
+
+  constructor(
+    readonly redis: Redis,
+    readonly options: RunStoreOptions,
+  ) {
+    this.keys = new RunKeys(options.keyPrefix);
+    this.#scripts = runScripts(redis);
+  }
+
+  /** Stores a new run in `created`. Creating with an id that exists returns that run unchanged. */
+  async create(body: RunCreate | RunCreateParsed, id: string = newRunId()): Promise<{ record: RunRecord; created: boolean }> {
+    const c = RunCreate.parse(body);
+    const createdUs = nowMicros();
+    const fields = newRunFields({
+      id,
+      agentId: c.agent_id,
+      createdUs,
+      input: c.input,
+      callbackUrl: c.callback_url,
+      metadata: c.metadata,
+      background: c.background,
+      conversationId: c.conversation_id,
+      baseTemplateId: c.base_template_id,
+      requestConfig: c.request_config,
+    });
+    const seq = Number(await this.#scripts.createRun(this.keys.run(id), this.keys.prefix, id, ...fields));
+    if (seq === 0) return { record: await this.requireRecord(id), created: false };
+    const h: Record<string, string> = { seq: String(seq) };
+    for (let i = 0; i < fields.length; i += 2) h[fields[i]!] = fields[i + 1]!;
+    return { record: hashToRecord(h), created: true };
+  }
+
+  async getRecord(id: string): Promise<RunRecord | null> {
+    const h = await this.redis.hgetall(this.keys.run(id));
+    return h.id === undefined ? null : hashToRecord(h);
+  }
+
+  async requireRecord(id: string): Promise<RunRecord> {
+    const r = await this.getRecord(id);
+    if (!r) throw new RunNotFoundError(id);
+    return r;
+  }
+
+  async get(id: string): Promise<Run | null> {
+    return (await this.getRecord(id))?.run ?? null;
+  }
+
+  async require(id: string): Promise<Run> {
+    return (await this.requireRecord(id)).run;
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.run(id))) === 1;
+  }
+
+  /** A worker begins an attempt: see start-run.lua. */
+  async start(id: string, attempt: number): Promise<StartResult> {
+    const r = (await this.#scripts.startRun(
+      this.keys.run(id),
+      this.keys.messages(id),
+      this.keys.prefix,
+      id,
+      nowMicros(),
+      attempt,
+    )) as unknown[];
+    if (r[0] === -1) return { outcome: 'missing' };
+    if (r[0] === 0) return { outcome: 'ended', status: r[1] as RunStatus };
+    return { outcome: 'started', record: hashToRecord(flatToHash(r.slice(1))) };
+  }
+
+  /** Appends a message of `attempt`; returns its seq id, or 0 when the run no longer takes them. */
+  async emit(id: string, attempt: number, message: Record<string, unknown>): Promise<number> {
+    return Number(
+      await this.#scripts.emitMessage(this.keys.run(id), this.keys.messages(id), attempt, nowMicros(), JSON.stringify(message)),
+    );
+  }
+
+  /**
+   * Moves a run, atomically, along the status machine. A terminal move takes the stop reason given or
+   * the status's default (end_turn, error, cancelled).
+   */
+  async transition(id: string, to: RunStatus, o: TransitionOptions = {}): Promise<TransitionResult> {
+    const stopReason = isTerminal(to) ? (o.stopReason ?? defaultStopReason(to)) : null;
+    const r = (await this.#scripts.transitionRun(
+      this.keys.run(id),
+      this.keys.messages(id),
+      this.keys.prefix,
+      id,
+      to,
+      nowMicros(),
+      stopReason ?? '',
+      o.error ?? '',
+      this.options.retentionMs,
+      o.attempt ?? '',
+      o.usage ? JSON.stringify(o.usage) : '',
+      o.completedUs ?? '',
+      o.totalDurationNs ?? '',
+    )) as [number, RunStatus?];
+    switch (r[0]) {
+      case 1:
+        return { outcome: 'moved', from: r[1]! };
+      case 0:
+        return { outcome: 'unchanged', status: r[1]! };
+      case -2:
+        return { outcome: 'illegal', status: r[1]! };
+      case -3:
+        return { outcome: 'stale', status: r[1]! };
+      default:
+        return { outcome: 'missing' };
+    }
+  }
+
+  /** Like transition, but a refused move is an error (for callers that act on a user's request). */
+  async move(id: string, to: RunStatus, o: TransitionOptions = {}): Promise<Run> {
+    const r = await this.transition(id, to, o);
+    if (r.outcome === 'missing') throw new RunNotFoundError(id);
+    if (r.outcome === 'illegal' || r.outcome === 'stale') throw new IllegalTransitionError(id, r.status, to);
+    return this.require(id);
+  }
+
+  /** Applies Letta's RunUpdate: metadata is replaced; a status or stop reason moves the run. */
+  async update(id: string, patch: RunUpdate): Promise<Run> {
+    const current = await this.requireRecord(id);
+    const metadata = patch.metadata ?? patch.metadata_;
+    const stopReason = patch.stop_reason ?? undefined;
+    const to = patch.status ?? (stopReason ? statusOfStopReason(stopReason) : undefined);
+    if (to && stopReason && isTerminal(to) && statusOfStopReason(stopReason) !== to) {
+      throw new InvalidInputError(`stop_reason ${stopReason} implies status ${statusOfStopReason(stopReason)}, not ${to}`);
+    }
+    if (to && to !== current.run.status) {
+      let completedUs: number | undefined;
+      if (patch.completed_at) {
+        completedUs = isoToMicros(patch.completed_at);
+        if (completedUs === undefined) throw new InvalidInputError('completed_at is not a valid timestamp');
+      }
+      await this.move(id, to, {
+        stopReason: stopReason ?? null,
+        ...(completedUs !== undefined && { completedUs }),
+        ...(patch.total_duration_ns != null && { totalDurationNs: patch.total_duration_ns }),
+      });
+    } else if (to && to === current.run.status && isTerminal(to) && stopReason && stopReason !== current.run.stop_reason) {
+      throw new IllegalTransitionError(id, current.run.status, to);
+    }
+    if (metadata !== undefined) {
+      if (metadata === null) await this.redis.hdel(this.keys.run(id), 'metadata');
+      else await this.redis.hset(this.keys.run(id), 'metadata', JSON.stringify(metadata));
+    }
+    return this.require(id);
+  }
+
+  /** Records one callback delivery attempt on the run (CONTRACT section 4). */
+  async recordCallback(id: string, a: { sentUs: number; statusCode: number | null; error: string | null }): Promise<void> {
+    const key = this.keys.run(id);
+    const m = this.redis.multi().hset(key, 'callback_sent_us', String(a.sentUs));
+    if (a.statusCode === null) m.hdel(key, 'callback_status_code');
+    else m.hset(key, 'callback_status_code', String(a.statusCode));
+    if (a.error === null) m.hdel(key, 'callback_error');
+    else m.hset(key, 'callback_error', a.error);
+    await m.exec();
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const n = await this.#scripts.deleteRun(this.keys.run(id), this.keys.messages(id), this.keys.prefix, id);
+    await this.redis.del(this.keys.callbackAttempts(id));
+    return Number(n) === 1;
+  }
+
+  /** One page of runs, newest first unless asked otherwise; see list-runs.lua. */
+  async list(query: RunListQuery = {}): Promise<Run[]> {
+    const q = RunListQuery.parse(query);
+    const [start, end] = await Promise.all([this.#cursor(q.after), this.#cursor(q.before)]);
+    const filters = JSON.stringify({
+      agents: q.agent_ids ?? [],
+      statuses: q.statuses ?? [],
+      ...(q.background !== undefined && { bg: q.background ? '1' : '0' }),
+      ...(q.stop_reason !== undefined && { stop: q.stop_reason }),
+      ...(q.conversation_id !== undefined && { conv: q.conversation_id }),
+    });
+    const runs: Run[] = [];
+    let cursor = start;
+    for (;;) {
+      const r = (await this.#scripts.listRuns(
+        this.keys.prefix,
+        q.order,
+        cursor,
+        end,
+        q.limit - runs.length,
+        LIST_BUDGET,
+        filters,
+      )) as [string, ...unknown[]];
+      for (const flat of r.slice(1)) runs.push(hashToRecord(flatToHash(flat)).run);
+      if (r[0] === '' || runs.length >= q.limit) return runs;
+      cursor = r[0];
+    }
+  }
+
+  /** A run id as a list cursor: its position in creation order. An unknown id is a 400, as a bad cursor. */
+  async #cursor(id: string | undefined): Promise<string> {
+    if (id === undefined) return '';
+    const seq = await this.redis.zscore(this.keys.index('all'), id);
+    if (seq === null) throw new InvalidInputError(`cursor ${id} is not a known run id`, { cursor: id });
+    return seq;
+  }
+
+  /** Entries of a run's message stream after `afterSeq`, in order. */
+  async streamEntries(id: string, afterSeq = 0, count = 1000): Promise<StreamEntry[]> {
+    const raw = await this.redis.xrange(this.keys.messages(id), `(${afterSeq}-0`, '+', 'COUNT', count);
+    return raw.map(([streamId, fields]) => parseStreamEntry(streamId, fields));
+  }
+
+  /** Ids of runs not yet terminal, oldest first, for the reconciler; a page at a time. */
+  async nonTerminalIds(status: 'created' | 'running', afterSeq: number, count: number): Promise<{ id: string; seq: number }[]> {
+    const r = await this.redis.zrange(this.keys.index('status', status), `(${afterSeq}`, '+inf', 'BYSCORE', 'LIMIT', 0, count, 'WITHSCORES');
+    const out: { id: string; seq: number }[] = [];
+    for (let i = 0; i < r.length; i += 2) out.push({ id: r[i]!, seq: Number(r[i + 1]) });
+    return out;
+  }
+
+  /** Ids of terminal runs whose retention has passed. */
+  async expiredIds(nowMs: number, count: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.expiry, '-inf', nowMs, 'LIMIT', 0, count);
+  }
+
+  async countByStatus(): Promise<Record<RunStatus, number>> {
+    const statuses: RunStatus[] = ['created', 'running', 'completed', 'failed', 'cancelled'];
+    const p = this.redis.pipeline();
+    for (const s of statuses) p.zcard(this.keys.index('status', s));
+    const res = (await p.exec()) ?? [];
+    return Object.fromEntries(statuses.map((s, i) => [s, Number(res[i]?.[1] ?? 0)])) as Record<RunStatus, number>;
+  }
+}
+
+export function parseStreamEntry(streamId: string, fields: string[]): StreamEntry {
+  const seq_id = Number(streamId.split('-')[0]);
+  if (fields[0] === 's') return { seq_id, kind: 'stop', stop_reason: (fields[1] || null) as StopReasonType | null };
+  return { seq_id, kind: 'message', message: JSON.parse(fields[1] ?? '{}') as Record<string, unknown> };
+}

@@ -1,0 +1,75 @@
+import type { Config } from './config.ts';
+import { resolveRedis } from './embedded-redis.ts';
+import type { Logger } from './logger.ts';
+import { Periodic } from './periodic.ts';
+import { loadProcessor } from './processing/load.ts';
+import { RunWorker } from './processing/run-worker.ts';
+import { closeRedis, createRedis, ready } from './queue/connection.ts';
+import { reconcileRuns } from './queue/reconcile.ts';
+import { sweepExpiredRuns } from './runs/retention.ts';
+import { Runhook } from './runhook.ts';
+
+export type Part = 'api' | 'runs' | 'callbacks';
+
+export interface Service {
+  readonly runhook: Runhook;
+  readonly runWorker: RunWorker | undefined;
+  /** Stops every part, last started first; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the parts of runhook this process runs, on one Redis. Each started part registers how it is
+ * released; close() releases them last-in first-out, each in its own try, so one failing step never
+ * skips the rest.
+ */
+export async function startService(config: Config, log: Logger, parts: ReadonlySet<Part>): Promise<Service> {
+  const releasers: Array<() => Promise<unknown>> = [];
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      for (const release of releasers.reverse()) {
+        try {
+          await release();
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'error while shutting down');
+        }
+      }
+    })());
+
+  try {
+    const target = await resolveRedis(config, log);
+    releasers.push(() => target.close());
+    const redis = createRedis(target.url, 'worker');
+    redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+    releasers.push(() => closeRedis(redis));
+    await ready(redis);
+
+    const runhook = new Runhook(config, redis, log);
+    releasers.push(() => runhook.close());
+
+    let runWorker: RunWorker | undefined;
+    if (parts.has('runs')) {
+      const processor = await loadProcessor(config.processor);
+      runWorker = new RunWorker({ config, redis, store: runhook.store, processor, log });
+      await runWorker.start();
+      const worker = runWorker;
+      releasers.push(() => worker.close());
+      const maintenance = new Periodic(
+        'maintenance',
+        config.maintenanceIntervalMs,
+        async () => {
+          await reconcileRuns({ config, store: runhook.store, queue: runhook.queue, log });
+          await sweepExpiredRuns(runhook.store, log);
+        },
+        log,
+      );
+      maintenance.start();
+      releasers.push(() => maintenance.close());
+    }
+    return { runhook, runWorker, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

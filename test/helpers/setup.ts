@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { withConfig, type Config } from '../../src/config.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
+import { closeRedis, createRedis, ready } from '../../src/queue/connection.ts';
+
+/** The suite's own redis-server (see global-setup.ts). */
+export function redisUrl(): string {
+  return inject('redisUrl');
+}
+
+/** A config for one test file: the suite's Redis, a prefix of its own, short timings. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return withConfig({
+    redisUrl: redisUrl(),
+    keyPrefix: `{t-${randomUUID().slice(0, 8)}}`,
+    logLevel: 'silent',
+    runBackoffMs: 10,
+    maintenanceIntervalMs: 60_000,
+    createdGraceMs: 0,
+    shutdownGraceMs: 2_000,
+    callbackAllowPrivate: true,
+    callbackRetryDelaysMs: [0, 20, 40],
+    ...overrides,
+  });
+}
+
+export const silentLog: Logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+
+/** A worker-role connection to the suite's Redis, closed by the returned release. */
+export async function connect(): Promise<Redis> {
+  const redis = createRedis(redisUrl(), 'worker');
+  await ready(redis);
+  return redis;
+}
+
+export { closeRedis };
+
+/** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
