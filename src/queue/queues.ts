@@ -37,3 +37,18 @@ export function createRunQueue(config: Config, connection: Redis): Queue<RunJobD
 export function cancelChannel(config: Config): string {
   return `${config.keyPrefix}:cancel`;
 }
+
+/** A callback delivery job: one per run (`cb-<run id>`), plus one per manual retry. */
+export interface CallbackJobData {
+  run_id: string;
+  /** Set for a retry asked through the API: delivered even when an earlier delivery succeeded. */
+  manual?: boolean;
+}
+
+export function callbackJobId(runId: string): string {
+  return `cb-${runId}`;
+}
+
+export function createCallbackQueue(config: Config, connection: Redis): Queue<CallbackJobData, void, string> {
+  return new Queue<CallbackJobData, void, string>(CALLBACKS_QUEUE, { connection, prefix: config.keyPrefix });
+}

@@ -160,3 +160,15 @@ export const RunListQuery = z.object({
   order: SortOrder.default('desc'),
 });
 export type RunListQuery = z.input<typeof RunListQuery>;
+
+/** One delivery attempt of a run's callback, as the delivery log keeps it. */
+export const CallbackAttempt = z.object({
+  attempt: z.number().int().positive(),
+  at: Timestamp,
+  status_code: z.number().int().nullable(),
+  error: z.string().nullable(),
+  duration_ms: z.number().nonnegative(),
+  /** true when this attempt was the last one and it failed: the callback is given up. */
+  gave_up: z.boolean().default(false),
+});
+export type CallbackAttempt = z.infer<typeof CallbackAttempt>;

@@ -5,6 +5,7 @@ import { RunKeys } from './keys.ts';
 import { flatToHash, hashToRecord, newRunFields, type RunRecord } from './record.ts';
 import {
   RunCreate,
+  type CallbackAttempt,
   RunListQuery,
   newRunId,
   type Run,
@@ -48,6 +49,9 @@ export type StartResult =
 export type StreamEntry =
   | { seq_id: number; kind: 'message'; message: Record<string, unknown> }
   | { seq_id: number; kind: 'stop'; stop_reason: StopReasonType | null };
+
+/** Attempts kept per run in the callback delivery log. */
+export const CALLBACK_LOG_CAP = 50;
 
 /** Candidates one list call may examine before it hands back to the caller (keeps scripts short). */
 const LIST_BUDGET = 5_000;
@@ -210,15 +214,27 @@ export class RunStore {
     return this.require(id);
   }
 
-  /** Records one callback delivery attempt on the run (CONTRACT section 4). */
-  async recordCallback(id: string, a: { sentUs: number; statusCode: number | null; error: string | null }): Promise<void> {
+  /**
+   * Records one callback delivery attempt: on the run (callback_sent_at, callback_status_code,
+   * callback_error, as CONTRACT section 4) and in its capped delivery log, in one MULTI.
+   */
+  async recordCallbackAttempt(id: string, a: CallbackAttempt, sentUs: number): Promise<void> {
     const key = this.keys.run(id);
-    const m = this.redis.multi().hset(key, 'callback_sent_us', String(a.sentUs));
-    if (a.statusCode === null) m.hdel(key, 'callback_status_code');
-    else m.hset(key, 'callback_status_code', String(a.statusCode));
+    const log = this.keys.callbackAttempts(id);
+    const m = this.redis.multi().hset(key, 'callback_sent_us', String(sentUs));
+    if (a.status_code === null) m.hdel(key, 'callback_status_code');
+    else m.hset(key, 'callback_status_code', String(a.status_code));
     if (a.error === null) m.hdel(key, 'callback_error');
     else m.hset(key, 'callback_error', a.error);
+    m.hset(key, 'callback_state', a.error === null ? 'delivered' : a.gave_up ? 'given_up' : 'retrying');
+    m.rpush(log, JSON.stringify(a)).ltrim(log, -CALLBACK_LOG_CAP, -1);
     await m.exec();
+  }
+
+  /** The delivery log of a run's callback, oldest attempt first (the last CALLBACK_LOG_CAP kept). */
+  async callbackAttempts(id: string): Promise<CallbackAttempt[]> {
+    const raw = await this.redis.lrange(this.keys.callbackAttempts(id), 0, -1);
+    return raw.map((r) => JSON.parse(r) as CallbackAttempt);
   }
 
   async delete(id: string): Promise<boolean> {
