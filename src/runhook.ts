@@ -1,9 +1,19 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
-import { IllegalTransitionError, RunNotFoundError, RunTimeoutError } from './errors.ts';
+import { IllegalTransitionError, InvalidInputError, RunNotFoundError, RunTimeoutError } from './errors.ts';
 import type { Logger } from './logger.ts';
-import { cancelChannel, createRunQueue, runJobOptions, type RunJobData, type RunJobResult } from './queue/queues.ts';
+import { callbackJobOptions, dispatchCallbacks } from './callbacks/dispatch.ts';
+import {
+  callbackJobId,
+  cancelChannel,
+  createCallbackQueue,
+  createRunQueue,
+  runJobOptions,
+  type CallbackJobData,
+  type RunJobData,
+  type RunJobResult,
+} from './queue/queues.ts';
 import { RunCreate, newRunId, type Run, type RunListQuery, type RunUpdate } from './runs/schema.ts';
 import { isTerminal } from './runs/status.ts';
 import { RunStore } from './runs/store.ts';
@@ -15,6 +25,7 @@ import { RunStore } from './runs/store.ts';
 export class Runhook {
   readonly store: RunStore;
   readonly queue: Queue<RunJobData, RunJobResult>;
+  readonly callbackQueue: Queue<CallbackJobData, void, string>;
 
   constructor(
     readonly config: Config,
@@ -23,6 +34,27 @@ export class Runhook {
   ) {
     this.store = new RunStore(redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });
     this.queue = createRunQueue(config, redis);
+    this.callbackQueue = createCallbackQueue(config, redis);
+    // The fast path of the outbox: a run that ends in this process gets its delivery job at once.
+    this.store.events.on('callback-due', (id) => {
+      this.dispatchCallbacks([id]).catch((err: Error) =>
+        log.warn({ run_id: id, err: err.message }, 'callback dispatch failed; the outbox sweep will retry'),
+      );
+    });
+  }
+
+  dispatchCallbacks(runIds: string[]): Promise<void> {
+    return dispatchCallbacks(this.config, this.redis, this.store.keys, this.callbackQueue, runIds);
+  }
+
+  /** Delivers a run's callback again now (POST /v1/runs/{id}/callback/retry): a new job, a full schedule. */
+  async retryCallback(id: string): Promise<Run> {
+    const run = await this.store.require(id);
+    if (!run.callback_url) throw new InvalidInputError(`run ${id} has no callback_url`);
+    if (!isTerminal(run.status)) throw new IllegalTransitionError(id, run.status, 'callback');
+    const jobId = `${callbackJobId(id)}-retry-${Date.now()}`;
+    await this.callbackQueue.add('deliver', { run_id: id, manual: true }, callbackJobOptions(this.config, id, jobId));
+    return run;
   }
 
   /**
@@ -88,6 +120,6 @@ export class Runhook {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await Promise.all([this.queue.close(), this.callbackQueue.close()]);
   }
 }

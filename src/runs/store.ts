@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import { isoToMicros, nowMicros } from '../clock.ts';
 import { IllegalTransitionError, InvalidInputError, RunNotFoundError } from '../errors.ts';
@@ -63,6 +64,11 @@ const LIST_BUDGET = 5_000;
  */
 export class RunStore {
   readonly keys: RunKeys;
+  /**
+   * `callback-due` (runId): a terminal move put the run's callback in the outbox; whoever listens adds
+   * the delivery job at once (the outbox sweep catches what a crash leaves).
+   */
+  readonly events = new EventEmitter<{ 'callback-due': [runId: string] }>();
   readonly #scripts: ScriptRunner;
 
   constructor(
@@ -161,9 +167,10 @@ export class RunStore {
       o.usage ? JSON.stringify(o.usage) : '',
       o.completedUs ?? '',
       o.totalDurationNs ?? '',
-    )) as [number, RunStatus?];
+    )) as [number, RunStatus?, number?];
     switch (r[0]) {
       case 1:
+        if (r[2] === 1) this.events.emit('callback-due', id);
         return { outcome: 'moved', from: r[1]! };
       case 0:
         return { outcome: 'unchanged', status: r[1]! };
@@ -292,6 +299,11 @@ export class RunStore {
     const out: { id: string; seq: number }[] = [];
     for (let i = 0; i < r.length; i += 2) out.push({ id: r[i]!, seq: Number(r[i + 1]) });
     return out;
+  }
+
+  /** Runs whose callback was due before `beforeMs` and has no delivery job yet (the outbox). */
+  async dueCallbackIds(beforeMs: number, count: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.callbackOutbox, '-inf', beforeMs, 'LIMIT', 0, count);
   }
 
   /** Ids of terminal runs whose retention has passed. */

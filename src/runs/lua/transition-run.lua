@@ -7,7 +7,7 @@
 -- ARGV[5] stop reason or ''   ARGV[6] error message or ''   ARGV[7] retention (ms)
 -- ARGV[8] attempt that asks, or '' for any   ARGV[9] usage JSON or ''
 -- ARGV[10] completed_at override (epoch µs) or ''   ARGV[11] total_duration_ns override or ''
--- Returns {1, from} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
+-- Returns {1, from, callback queued 0|1} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
 -- {-3, status} the asking attempt is not the current one.
 local p, id, to = ARGV[1], ARGV[2], ARGV[3]
 local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq', 'created_us', 'callback_url')
@@ -39,8 +39,11 @@ if TERMINAL[to] then
   if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
   if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'usage', ARGV[9]) end
   redis.call('ZADD', p .. ':expiry', math.floor(tonumber(done_us) / 1000) + tonumber(ARGV[7]), id)
-  if cur[5] then redis.call('ZADD', p .. ':cb:outbox', math.floor(tonumber(ARGV[4]) / 1000), id) end
   local mseq = redis.call('HINCRBY', KEYS[1], 'msg_seq', 1)
   redis.call('XADD', KEYS[2], mseq .. '-0', 's', ARGV[5])
+  if cur[5] then
+    redis.call('ZADD', p .. ':cb:outbox', math.floor(tonumber(ARGV[4]) / 1000), id)
+    return { 1, from, 1 }
+  end
 end
-return { 1, from }
+return { 1, from, 0 }
