@@ -72,6 +72,7 @@ const EnvSchema = z.object({
   RUNHOOK_RATE_LIMIT: int(0).default(0),
   RUNHOOK_DATA_DIR: z.string().min(1).default('.runhook'),
   RUNHOOK_EMBEDDED_REDIS: bool.default(true),
+  RUNHOOK_EMBEDDED_REDIS_PORT: int(1).max(65535).default(6379),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -105,6 +106,8 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   readonly dataDir: string;
   readonly embeddedRedis: boolean;
+  /** Where the local default Redis is looked for, and started when nothing answers. */
+  readonly embeddedRedisPort: number;
   readonly logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
 
@@ -149,6 +152,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerMinute: e.RUNHOOK_RATE_LIMIT,
     dataDir: e.RUNHOOK_DATA_DIR,
     embeddedRedis: e.RUNHOOK_EMBEDDED_REDIS,
+    embeddedRedisPort: e.RUNHOOK_EMBEDDED_REDIS_PORT,
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -3,8 +3,6 @@ import { ConfigError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { pingRedis, RedisServer } from './redis-server.ts';
 
-const DEFAULT_PORT = 6379;
-
 /**
  * The Redis to use. With REDIS_URL set, that one. Without it, redis://127.0.0.1:6379; and where nothing
  * answers there, a `redis-server` this process starts, with its data (AOF) under the data dir, so that
@@ -16,8 +14,8 @@ export async function resolveRedis(
   { startIfMissing = config.embeddedRedis } = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   if (config.redisUrl) return { url: config.redisUrl, close: async () => {} };
-  const url = `redis://127.0.0.1:${DEFAULT_PORT}`;
-  if (await pingRedis(DEFAULT_PORT)) {
+  const url = `redis://127.0.0.1:${config.embeddedRedisPort}`;
+  if (await pingRedis(config.embeddedRedisPort)) {
     log.info({ redis: url }, 'using the local Redis');
     return { url, close: async () => {} };
   }
@@ -26,7 +24,7 @@ export async function resolveRedis(
       `REDIS_URL: not set and nothing answers at ${url}; set REDIS_URL or install redis-server (apt-get install redis-server)`,
     );
   }
-  const server = await RedisServer.start({ port: DEFAULT_PORT, dir: config.dataDir, appendOnly: true });
+  const server = await RedisServer.start({ port: config.embeddedRedisPort, dir: config.dataDir, appendOnly: true });
   log.info({ redis: url, dir: config.dataDir }, 'started an embedded redis-server');
   return { url, close: () => server.stop() };
 }
