@@ -40,7 +40,7 @@ async function enqueue(argv: string[]): Promise<number> {
   const config = loadConfig();
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   const target = await resolveRedis(config, log, { startIfMissing: false });
-  const redis = createRedis(target.url, 'api');
+  const redis = createRedis(target.target, 'api');
   redis.on('error', () => {});
   const runhook = new Runhook(config, redis, log);
   try {

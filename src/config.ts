@@ -18,6 +18,11 @@ const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'expected a CIDR such
  */
 const EnvSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected host:port')).min(1))
+    .optional(),
   PORT: int(0).max(65535).default(8283),
   HOST: z.string().min(1).default('127.0.0.1'),
   RUNHOOK_API_KEYS: list.default([]),
@@ -70,6 +75,7 @@ const EnvSchema = z.object({
     .default(false),
   RUNHOOK_BODY_LIMIT: int(1).default(1_048_576),
   RUNHOOK_RATE_LIMIT: int(0).default(0),
+  RUNHOOK_STREAM_PING_MS: int(10).default(15_000),
   RUNHOOK_DATA_DIR: z.string().min(1).default('.runhook'),
   RUNHOOK_EMBEDDED_REDIS: bool.default(true),
   RUNHOOK_EMBEDDED_REDIS_PORT: int(1).max(65535).default(6379),
@@ -79,6 +85,8 @@ const EnvSchema = z.object({
 export interface Config {
   /** Undefined means "the local default": redis://127.0.0.1:6379, started under dataDir if nothing answers. */
   readonly redisUrl: string | undefined;
+  /** Seed nodes (host:port) of a Redis Cluster; when set, REDIS_URL is not used. */
+  readonly redisClusterNodes: readonly string[] | undefined;
   readonly port: number;
   readonly host: string;
   readonly apiKeys: readonly string[];
@@ -104,6 +112,8 @@ export interface Config {
   readonly bodyLimit: number;
   /** Requests per minute per API key; 0 turns the limit off. */
   readonly rateLimitPerMinute: number;
+  /** How long a run's SSE stream may stay silent before a keep-alive ping is sent. */
+  readonly streamPingMs: number;
   readonly dataDir: string;
   readonly embeddedRedis: boolean;
   /** Where the local default Redis is looked for, and started when nothing answers. */
@@ -126,6 +136,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   return Object.freeze({
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES ? Object.freeze([...e.REDIS_CLUSTER_NODES]) : undefined,
     port: e.PORT,
     host: e.HOST,
     apiKeys: Object.freeze([...e.RUNHOOK_API_KEYS]),
@@ -150,6 +161,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : e.RUNHOOK_CALLBACK_ALLOW_PRIVATE,
     bodyLimit: e.RUNHOOK_BODY_LIMIT,
     rateLimitPerMinute: e.RUNHOOK_RATE_LIMIT,
+    streamPingMs: e.RUNHOOK_STREAM_PING_MS,
     dataDir: e.RUNHOOK_DATA_DIR,
     embeddedRedis: e.RUNHOOK_EMBEDDED_REDIS,
     embeddedRedisPort: e.RUNHOOK_EMBEDDED_REDIS_PORT,

@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { RedisTarget } from './queue/connection.ts';
 import { pingRedis, RedisServer } from './redis-server.ts';
 
 /**
@@ -12,12 +13,15 @@ export async function resolveRedis(
   config: Config,
   log: Logger,
   { startIfMissing = config.embeddedRedis } = {},
-): Promise<{ url: string; close(): Promise<void> }> {
-  if (config.redisUrl) return { url: config.redisUrl, close: async () => {} };
+): Promise<{ url: string; target: RedisTarget; close(): Promise<void> }> {
+  if (config.redisClusterNodes) {
+    return { url: `cluster:${config.redisClusterNodes.join(',')}`, target: config.redisClusterNodes, close: async () => {} };
+  }
+  if (config.redisUrl) return { url: config.redisUrl, target: config.redisUrl, close: async () => {} };
   const url = `redis://127.0.0.1:${config.embeddedRedisPort}`;
   if (await pingRedis(config.embeddedRedisPort)) {
     log.info({ redis: url }, 'using the local Redis');
-    return { url, close: async () => {} };
+    return { url, target: url, close: async () => {} };
   }
   if (!startIfMissing || !RedisServer.isInstalled()) {
     throw new ConfigError(
@@ -26,5 +30,5 @@ export async function resolveRedis(
   }
   const server = await RedisServer.start({ port: config.embeddedRedisPort, dir: config.dataDir, appendOnly: true });
   log.info({ redis: url, dir: config.dataDir }, 'started an embedded redis-server');
-  return { url, close: () => server.stop() };
+  return { url, target: url, close: () => server.stop() };
 }

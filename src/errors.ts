@@ -85,6 +85,34 @@ export class RunTimeoutError extends RunhookError {
   readonly status = 504;
 }
 
+/** A request body in a media type the API does not read (it speaks JSON). */
+export class UnsupportedMediaTypeError extends RunhookError {
+  readonly code = 'UNSUPPORTED_MEDIA_TYPE';
+  readonly status = 415;
+}
+
+/** Anything unexpected; the API answers with this and logs the cause, never sending a stack trace. */
+export class InternalError extends RunhookError {
+  readonly code = 'INTERNAL_ERROR';
+  readonly status = 500;
+}
+
+/**
+ * An error answer of the runhook API, as RunhookClient reports it: `status` is the HTTP status and
+ * `apiCode` the code the server sent (e.g. RUN_NOT_FOUND).
+ */
+export class ApiResponseError extends RunhookError {
+  readonly code = 'API_ERROR';
+  constructor(
+    readonly status: number,
+    readonly apiCode: string,
+    message: string,
+    details?: unknown,
+  ) {
+    super(message, details);
+  }
+}
+
 /** Every code above, for the docs test and the OpenAPI error schema. */
 export const ERROR_CODES = [
   'CONFIG_INVALID',
@@ -99,4 +127,7 @@ export const ERROR_CODES = [
   'REDIS_UNAVAILABLE',
   'PROCESSOR_LOAD_FAILED',
   'RUN_WAIT_TIMEOUT',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'INTERNAL_ERROR',
+  'API_ERROR',
 ] as const;

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './queue/connection.ts';
 import type { Config } from './config.ts';
 import { IllegalTransitionError, InvalidInputError, RunNotFoundError, RunTimeoutError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -29,7 +29,7 @@ export class Runhook {
 
   constructor(
     readonly config: Config,
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly log: Logger,
   ) {
     this.store = new RunStore(redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });

@@ -1,3 +1,5 @@
+import { CallbackWorker } from './callbacks/callback-worker.ts';
+import { OUTBOX_SWEEP_INTERVAL_MS, sweepCallbackOutbox } from './callbacks/outbox.ts';
 import type { Config } from './config.ts';
 import { resolveRedis } from './embedded-redis.ts';
 import type { Logger } from './logger.ts';
@@ -40,7 +42,7 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
   try {
     const target = await resolveRedis(config, log);
     releasers.push(() => target.close());
-    const redis = createRedis(target.url, 'worker');
+    const redis = createRedis(target.target, 'worker');
     redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
     releasers.push(() => closeRedis(redis));
     await ready(redis);
@@ -66,6 +68,19 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       );
       maintenance.start();
       releasers.push(() => maintenance.close());
+    }
+    if (parts.has('callbacks')) {
+      const callbackWorker = new CallbackWorker({ config, redis, store: runhook.store, log });
+      releasers.push(() => callbackWorker.close());
+      await callbackWorker.start();
+      const outbox = new Periodic(
+        'callback-outbox',
+        OUTBOX_SWEEP_INTERVAL_MS,
+        () => sweepCallbackOutbox({ store: runhook.store, dispatch: (ids) => runhook.dispatchCallbacks(ids), log }),
+        log,
+      );
+      outbox.start();
+      releasers.push(() => outbox.close());
     }
     return { runhook, runWorker, close };
   } catch (err) {

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.ts';
 import type { Config } from '../config.ts';
 import { callbackJobId, type CallbackJobData } from '../queue/queues.ts';
 import type { RunKeys } from '../runs/keys.ts';
@@ -26,7 +26,7 @@ export function callbackJobOptions(config: Config, runId: string, jobId = callba
  */
 export async function dispatchCallbacks(
   config: Config,
-  redis: Redis,
+  redis: RedisClient,
   keys: RunKeys,
   queue: Queue<CallbackJobData, void, string>,
   runIds: string[],

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { statusOfStopReason } from '../runs/status.ts';
@@ -11,7 +11,7 @@ import { RunFailure, type Processor } from './processor.ts';
 export interface RunWorkerDeps {
   config: Config;
   /** A connection with maxRetriesPerRequest: null; BullMQ duplicates it for its blocking reads. */
-  redis: Redis;
+  redis: RedisClient;
   store: RunStore;
   processor: Processor;
   log: Logger;
@@ -26,7 +26,7 @@ export class RunWorker {
   readonly #deps: RunWorkerDeps;
   readonly #active = new Map<string, AbortController>();
   #worker: Worker<RunJobData, RunJobResult> | undefined;
-  #subscriber: Redis | undefined;
+  #subscriber: RedisClient | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(deps: RunWorkerDeps) {

@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { Config } from '../config.ts';
 
 export const RUNS_QUEUE = 'runs';
@@ -29,7 +29,7 @@ export function runJobOptions(config: Config, runId: string): JobsOptions {
   };
 }
 
-export function createRunQueue(config: Config, connection: Redis): Queue<RunJobData, RunJobResult, string> {
+export function createRunQueue(config: Config, connection: RedisClient): Queue<RunJobData, RunJobResult, string> {
   return new Queue<RunJobData, RunJobResult, string>(RUNS_QUEUE, { connection, prefix: config.keyPrefix });
 }
 
@@ -49,6 +49,6 @@ export function callbackJobId(runId: string): string {
   return `cb-${runId}`;
 }
 
-export function createCallbackQueue(config: Config, connection: Redis): Queue<CallbackJobData, void, string> {
+export function createCallbackQueue(config: Config, connection: RedisClient): Queue<CallbackJobData, void, string> {
   return new Queue<CallbackJobData, void, string>(CALLBACKS_QUEUE, { connection, prefix: config.keyPrefix });
 }

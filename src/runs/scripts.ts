@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.ts';
 import { MOVES_LUA } from './status.ts';
 
 /**
@@ -14,7 +14,7 @@ const SCRIPTS = {
   emitMessage: { file: 'emit-message', keys: 2 },
   transitionRun: { file: 'transition-run', keys: 2 },
   deleteRun: { file: 'delete-run', keys: 2 },
-  listRuns: { file: 'list-runs', keys: 0 },
+  listRuns: { file: 'list-runs', keys: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -31,8 +31,8 @@ type Arg = string | number;
 export type ScriptRunner = Record<ScriptName, (...args: Arg[]) => Promise<unknown>>;
 
 /** Defines the scripts on a connection (once per connection) and returns typed callers. */
-export function runScripts(redis: Redis): ScriptRunner {
-  const r = redis as Redis & Record<string, unknown>;
+export function runScripts(redis: RedisClient): ScriptRunner {
+  const r = redis as RedisClient & Record<string, unknown>;
   for (const [name, def] of Object.entries(sources)) {
     if (typeof r[`rh_${name}`] !== 'function') redis.defineCommand(`rh_${name}`, def);
   }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/connection.ts';
 import { isoToMicros, nowMicros } from '../clock.ts';
 import { IllegalTransitionError, InvalidInputError, RunNotFoundError } from '../errors.ts';
 import { RunKeys } from './keys.ts';
@@ -72,7 +72,7 @@ export class RunStore {
   readonly #scripts: ScriptRunner;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly options: RunStoreOptions,
   ) {
     this.keys = new RunKeys(options.keyPrefix);
@@ -265,6 +265,7 @@ export class RunStore {
     let cursor = start;
     for (;;) {
       const r = (await this.#scripts.listRuns(
+        this.keys.index('all'),
         this.keys.prefix,
         q.order,
         cursor,

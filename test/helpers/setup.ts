@@ -30,7 +30,8 @@ export const silentLog: Logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'sil
 
 /** A worker-role connection to the suite's Redis, closed by the returned release. */
 export async function connect(): Promise<Redis> {
-  const redis = createRedis(redisUrl(), 'worker');
+  // The suite's Redis is a single server, so the client is a plain Redis.
+  const redis = createRedis(redisUrl(), 'worker') as Redis;
   await ready(redis);
   return redis;
 }

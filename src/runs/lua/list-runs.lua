@@ -2,7 +2,8 @@
 -- the filters allow drives the walk (a union of sets for several agents or statuses, merged in order);
 -- every candidate is checked against all filters. A walk stops after a budget of candidates, so one
 -- call never blocks Redis for long; the caller resumes from the returned cursor.
--- KEYS: none (all keys share the prefix's hash tag and are derived from ARGV[1])
+-- KEYS[1] the all-runs index (declared so a cluster routes the call to the slot of the prefix's hash
+--         tag; every other key shares that tag and is derived from ARGV[1])
 -- ARGV[1] key prefix   ARGV[2] 'asc' or 'desc'   ARGV[3] start cursor (exclusive seq) or ''
 -- ARGV[4] end bound (exclusive seq) or ''   ARGV[5] limit   ARGV[6] candidate budget
 -- ARGV[7] filters JSON: {agents=[..], statuses=[..], bg='1'|'0', stop=.., conv=..}
