@@ -42,3 +42,8 @@ export async function openRunhook(options: OpenOptions = {}): Promise<Runhook & 
     },
   });
 }
+
+// For receivers of runhook's callbacks.
+export { verifyCallback, TIMESTAMP_TOLERANCE_SEC } from './callbacks/verify.ts';
+export type { CallbackPayload, CallbackUsage } from './callbacks/payload.ts';
+export * from './callbacks/errors.ts';
