@@ -7,7 +7,7 @@ import { CALLBACKS_QUEUE, type CallbackJobData } from '../queue/queues.ts';
 import { assembleMessages } from '../runs/messages.ts';
 import { hashToRecord, type RunRecord } from '../runs/record.ts';
 import type { CallbackAttempt } from '../runs/schema.ts';
-import { parseStreamEntry, type RunStore, type StreamEntry } from '../runs/store.ts';
+import { entriesFromReads, type RunStore, type StreamEntry } from '../runs/store.ts';
 import { Deliverer } from './deliver.ts';
 import { CallbackDeliveryError } from './errors.ts';
 import { buildPayload } from './payload.ts';
@@ -163,14 +163,16 @@ export class CallbackWorker {
       .hgetall(k.run(runId))
       .xrange(k.messages(runId), '-', '+', 'COUNT', STREAM_PAGE)
       .lindex(k.callbackAttempts(runId), -1)
+      .lrange(k.messageLog(runId), 0, -1)
       .exec();
     if (!res) throw new Error('redis pipeline returned nothing');
     for (const [err] of res) if (err) throw err;
     const hash = res[0]![1] as Record<string, string>;
     if (hash.id === undefined) return undefined;
     const raw = res[1]![1] as Array<[string, string[]]>;
-    const entries = raw.map(([id, fields]) => parseStreamEntry(id, fields));
-    for (let page = raw.length; page === STREAM_PAGE; ) {
+    const log = res[3]![1] as string[];
+    const entries = entriesFromReads(log, raw);
+    for (let page = log.length > 0 ? 0 : raw.length; page === STREAM_PAGE; ) {
       const more = await store.streamEntries(runId, entries.at(-1)!.seq_id, STREAM_PAGE);
       entries.push(...more);
       page = more.length;

@@ -30,6 +30,12 @@ function json<T>(v: string | undefined): T | null {
   return v === undefined ? null : (JSON.parse(v) as T);
 }
 
+function usageFromField(v: string | undefined): RunUsage | null {
+  if (v === undefined) return null;
+  const [prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, step_count = 0] = v.split(',').map(Number);
+  return { prompt_tokens, completion_tokens, total_tokens, step_count };
+}
+
 function num(v: string | undefined): number | null {
   return v === undefined ? null : Number(v);
 }
@@ -67,7 +73,7 @@ export function hashToRecord(h: RunHash): RunRecord {
     startedUs: num(h.started_us),
     attempt: Number(h.attempt ?? 0),
     error,
-    usage: json<RunUsage>(h.usage),
+    usage: usageFromField(h.usage),
     lastSeq: Number(h.msg_seq ?? 0),
   };
 }

@@ -12,8 +12,8 @@ const SCRIPTS = {
   createRun: { file: 'create-run', keys: 1 },
   startRun: { file: 'start-run', keys: 2 },
   emitMessage: { file: 'emit-message', keys: 2 },
-  transitionRun: { file: 'transition-run', keys: 2 },
-  deleteRun: { file: 'delete-run', keys: 2 },
+  transitionRun: { file: 'transition-run', keys: 3 },
+  deleteRun: { file: 'delete-run', keys: 3 },
   listRuns: { file: 'list-runs', keys: 1 },
 } as const;
 

@@ -156,6 +156,7 @@ export class RunStore {
     const r = (await this.#scripts.transitionRun(
       this.keys.run(id),
       this.keys.messages(id),
+      this.keys.messageLog(id),
       this.keys.prefix,
       id,
       to,
@@ -164,9 +165,10 @@ export class RunStore {
       o.error ?? '',
       this.options.retentionMs,
       o.attempt ?? '',
-      o.usage ? JSON.stringify(o.usage) : '',
+      o.usage ? usageToField(o.usage) : '',
       o.completedUs ?? '',
       o.totalDurationNs ?? '',
+      STREAM_LINGER_MS,
     )) as [number, RunStatus?, number?];
     switch (r[0]) {
       case 1:
@@ -245,7 +247,7 @@ export class RunStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    const n = await this.#scripts.deleteRun(this.keys.run(id), this.keys.messages(id), this.keys.prefix, id);
+    const n = await this.#scripts.deleteRun(this.keys.run(id), this.keys.messages(id), this.keys.messageLog(id), this.keys.prefix, id);
     await this.redis.del(this.keys.callbackAttempts(id));
     return Number(n) === 1;
   }
@@ -288,10 +290,17 @@ export class RunStore {
     return seq;
   }
 
-  /** Entries of a run's message stream after `afterSeq`, in order. */
+  /**
+   * Entries of a run's messages after `afterSeq`, in order: from the message log once the run has
+   * ended, from the live stream before. One round trip.
+   */
   async streamEntries(id: string, afterSeq = 0, count = 1000): Promise<StreamEntry[]> {
-    const raw = await this.redis.xrange(this.keys.messages(id), `(${afterSeq}-0`, '+', 'COUNT', count);
-    return raw.map(([streamId, fields]) => parseStreamEntry(streamId, fields));
+    const res = await this.redis
+      .pipeline()
+      .lrange(this.keys.messageLog(id), 0, -1)
+      .xrange(this.keys.messages(id), `(${afterSeq}-0`, '+', 'COUNT', count)
+      .exec();
+    return entriesFromReads(res?.[0]?.[1] as string[] | undefined, res?.[1]?.[1] as Array<[string, string[]]> | undefined, afterSeq, count);
   }
 
   /** Ids of runs not yet terminal, oldest first, for the reconciler; a page at a time. */
@@ -319,6 +328,36 @@ export class RunStore {
     const res = (await p.exec()) ?? [];
     return Object.fromEntries(statuses.map((s, i) => [s, Number(res[i]?.[1] ?? 0)])) as Record<RunStatus, number>;
   }
+}
+
+/** How long a stream stays after its run ended: readers blocked on it get the stop entry. */
+export const STREAM_LINGER_MS = 5_000;
+
+/** A run's entries from what one read of its message log and of its stream returned. */
+export function entriesFromReads(
+  log: string[] | undefined,
+  stream: Array<[string, string[]]> | undefined,
+  afterSeq = 0,
+  count = Number.POSITIVE_INFINITY,
+): StreamEntry[] {
+  if (log && log.length > 0) {
+    const out: StreamEntry[] = [];
+    for (const line of log) {
+      const a = line.indexOf('\t');
+      const b = line.indexOf('\t', a + 1);
+      const seq = Number(line.slice(0, a));
+      if (seq <= afterSeq) continue;
+      out.push(parseStreamEntry(`${seq}-0`, [line.slice(a + 1, b), line.slice(b + 1)]));
+      if (out.length >= count) break;
+    }
+    return out;
+  }
+  return (stream ?? []).map(([streamId, fields]) => parseStreamEntry(streamId, fields));
+}
+
+/** Usage as `prompt,completion,total,steps`: short enough to keep the run hash in Redis's compact encoding. */
+export function usageToField(u: RunUsage): string {
+  return `${u.prompt_tokens},${u.completion_tokens},${u.total_tokens},${u.step_count}`;
 }
 
 export function parseStreamEntry(streamId: string, fields: string[]): StreamEntry {

@@ -2,11 +2,12 @@
 -- statuses are final; completed_at and total_duration_ns are written once, when the run ends; an ended
 -- run is scheduled for removal after the retention, queued for its callback, and its message stream is
 -- closed with a stop entry.
--- KEYS[1] the run hash   KEYS[2] the run's message stream
+-- KEYS[1] the run hash   KEYS[2] the run's message stream   KEYS[3] the run's message log (list)
 -- ARGV[1] key prefix   ARGV[2] run id   ARGV[3] target status   ARGV[4] now (epoch µs)
 -- ARGV[5] stop reason or ''   ARGV[6] error message or ''   ARGV[7] retention (ms)
 -- ARGV[8] attempt that asks, or '' for any   ARGV[9] usage JSON or ''
 -- ARGV[10] completed_at override (epoch µs) or ''   ARGV[11] total_duration_ns override or ''
+-- ARGV[12] how long the stream lingers after the end (ms), for readers blocked on it
 -- Returns {1, from, callback queued 0|1} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
 -- {-3, status} the asking attempt is not the current one.
 local p, id, to = ARGV[1], ARGV[2], ARGV[3]
@@ -41,6 +42,20 @@ if TERMINAL[to] then
   redis.call('ZADD', p .. ':expiry', math.floor(tonumber(done_us) / 1000) + tonumber(ARGV[7]), id)
   local mseq = redis.call('HINCRBY', KEYS[1], 'msg_seq', 1)
   redis.call('XADD', KEYS[2], mseq .. '-0', 's', ARGV[5])
+  -- Compact the stream into the message log; the stream stays a little while so that readers blocked
+  -- on it wake up with the stop entry, then expires.
+  local entries = redis.call('XRANGE', KEYS[2], '-', '+')
+  redis.call('DEL', KEYS[3])
+  local lines = {}
+  for _, e in ipairs(entries) do
+    lines[#lines + 1] = string.match(e[1], '^(%d+)') .. '\t' .. e[2][1] .. '\t' .. e[2][2]
+    if #lines == 1000 then
+      redis.call('RPUSH', KEYS[3], unpack(lines))
+      lines = {}
+    end
+  end
+  if #lines > 0 then redis.call('RPUSH', KEYS[3], unpack(lines)) end
+  redis.call('PEXPIRE', KEYS[2], ARGV[12])
   if cur[5] then
     redis.call('ZADD', p .. ':cb:outbox', math.floor(tonumber(ARGV[4]) / 1000), id)
     return { 1, from, 1 }
