@@ -1,3 +1,4 @@
+import { startApi, type ApiServer } from './api/server.ts';
 import { CallbackWorker } from './callbacks/callback-worker.ts';
 import { OUTBOX_SWEEP_INTERVAL_MS, sweepCallbackOutbox } from './callbacks/outbox.ts';
 import type { Config } from './config.ts';
@@ -16,6 +17,8 @@ export type Part = 'api' | 'runs' | 'callbacks';
 export interface Service {
   readonly runhook: Runhook;
   readonly runWorker: RunWorker | undefined;
+  /** The HTTP API, when this process runs it. */
+  readonly api?: ApiServer;
   /** Stops every part, last started first; safe to call twice. */
   close(): Promise<void>;
 }
@@ -82,7 +85,21 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       outbox.start();
       releasers.push(() => outbox.close());
     }
-    return { runhook, runWorker, close };
+    let api: ApiServer | undefined;
+    if (parts.has('api')) {
+      // The API's own fail-fast connection: during an outage a request is a 503 at once, not a hang.
+      const apiRedis = createRedis(target.target, 'api');
+      apiRedis.on('error', (err) => log.debug({ err: err.message }, 'api redis connection error'));
+      releasers.push(() => closeRedis(apiRedis));
+      await ready(apiRedis);
+      const apiRunhook = new Runhook(config, apiRedis, log);
+      releasers.push(() => apiRunhook.close());
+      const server = await startApi({ config, runhook: apiRunhook, log });
+      releasers.push(() => server.close());
+      api = server;
+      log.info({ url: server.url }, 'api listening');
+    }
+    return { runhook, runWorker, api, close };
   } catch (err) {
     await close();
     throw err;

@@ -1,0 +1,139 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Run } from '../../src/runs/schema.ts';
+import { readSse, sseData, sseEvents, startApiService, type ApiHarness, type SseEvent } from '../helpers/api.ts';
+import { closeRedis, connect, waitFor } from '../helpers/setup.ts';
+
+const TEXT = 'one two three four five six seven eight nine ten';
+
+const json = async <T>(res: Response) => (await res.json()) as T;
+
+async function createRun(api: ApiHarness, input: unknown): Promise<Run> {
+  return json<Run>(await api.call('/v1/runs', { method: 'POST', json: { agent_id: 's', input } }));
+}
+
+async function waitDone(api: ApiHarness, id: string): Promise<Run> {
+  return waitFor(async () => {
+    const r = await json<Run>(await api.call(`/v1/runs/${id}`));
+    return ['completed', 'failed', 'cancelled'].includes(r.status) && r;
+  });
+}
+
+const seqIds = (events: SseEvent[]) => events.filter((e) => e.id !== undefined).map((e) => Number(e.id));
+
+describe("a run's SSE stream", () => {
+  let api: ApiHarness;
+  beforeAll(async () => {
+    api = await startApiService({}, ['runs']);
+  });
+  afterAll(() => api.close());
+
+  it('sends every message with its seq_id, then the stop reason, usage and [DONE]', async () => {
+    const run = await createRun(api, { text: TEXT });
+    await waitDone(api, run.id);
+    const res = await api.call(`/v1/runs/${run.id}/stream`, { method: 'POST', json: {} });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = await readSse(res);
+    const data = sseData(events);
+    const messages = data.filter((d) => d.message_type === 'assistant_message');
+    expect(messages.map((m) => m.content).join('')).toBe(TEXT);
+    expect(messages.map((m) => m.seq_id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect(data.at(-2)).toEqual({ message_type: 'stop_reason', stop_reason: 'end_turn', seq_id: 11 });
+    expect(data.at(-1)).toMatchObject({ message_type: 'usage_statistics', completion_tokens: 10, run_ids: [run.id] });
+    expect(events.at(-1)!.data).toBe('[DONE]');
+    expect(seqIds(events)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+  });
+
+  it('resumes after a seq id once the run has ended: from the middle, and from its very end', async () => {
+    const run = await createRun(api, { text: TEXT });
+    await waitDone(api, run.id);
+    const middle = await readSse(await api.call(`/v1/runs/${run.id}/stream`, { method: 'POST', json: { starting_after: 4 } }));
+    expect(seqIds(middle)).toEqual([5, 6, 7, 8, 9, 10, 11]);
+    expect(sseData(middle)[0]).toMatchObject({ seq_id: 5, content: 'five ' });
+
+    const get = await readSse(await api.call(`/v1/runs/${run.id}/stream?starting_after=9`));
+    expect(seqIds(get)).toEqual([10, 11]);
+
+    const end = await readSse(await api.call(`/v1/runs/${run.id}/stream`, { method: 'POST', json: { starting_after: 11 } }));
+    expect(end.map((e) => e.data)).toEqual(['[DONE]']);
+  });
+
+  it('resumes a live run with Last-Event-ID without a gap or a repeat', async () => {
+    const run = await createRun(api, { text: TEXT, ttft_ms: 20, token_ms: 30 });
+    const first = await api.call(`/v1/runs/${run.id}/stream`, { method: 'POST', json: {} });
+    const seen: SseEvent[] = [];
+    for await (const e of sseEvents(first)) {
+      seen.push(e);
+      if (seen.length === 3) break;
+    }
+    expect(seqIds(seen)).toEqual([1, 2, 3]);
+    const rest = await readSse(await api.call(`/v1/runs/${run.id}/stream`, { headers: { 'last-event-id': seen.at(-1)!.id! } }));
+    const all = [...seen, ...rest];
+    expect(seqIds(all)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+    expect(sseData(all).filter((d) => d.message_type === 'assistant_message').map((d) => d.content).join('')).toBe(TEXT);
+  });
+
+  it('refuses a Last-Event-ID that is not a seq id', async () => {
+    const run = await createRun(api, { text: 'x' });
+    const res = await api.call(`/v1/runs/${run.id}/stream`, { headers: { 'last-event-id': 'abc' } });
+    expect(res.status).toBe(400);
+  });
+});
+
+describe('a stream of a run that waits', () => {
+  let api: ApiHarness;
+  let redis: Redis;
+  beforeAll(async () => {
+    api = await startApiService({ streamPingMs: 50 });
+    redis = await connect();
+  });
+  afterAll(async () => {
+    await closeRedis(redis);
+    await api.close();
+  });
+
+  it('sends keep-alive pings (Letta ping messages, or comments), then the stop reason when the run is cancelled', async () => {
+    const run = await createRun(api, { text: 'never runs' });
+    const pings = sseEvents(await api.call(`/v1/runs/${run.id}/stream`, { method: 'POST', json: {} }));
+    const comments = sseEvents(await api.call(`/v1/runs/${run.id}/stream?include_pings=false`));
+    const firstPing = (await pings.next()).value as SseEvent;
+    expect(JSON.parse(firstPing.data)).toMatchObject({ message_type: 'ping', run_id: run.id });
+    const firstComment = (await comments.next()).value as SseEvent;
+    expect(firstComment).toMatchObject({ comment: true, data: 'ping' });
+
+    await api.call(`/v1/runs/${run.id}/cancel`, { method: 'POST' });
+    for (const stream of [pings, comments]) {
+      const rest: SseEvent[] = [];
+      for await (const e of stream) rest.push(e);
+      const data = sseData(rest).filter((d) => d.message_type !== 'ping');
+      expect(data).toEqual([{ message_type: 'stop_reason', stop_reason: 'cancelled', seq_id: 1 }]);
+      expect(rest.at(-1)!.data).toBe('[DONE]');
+    }
+  });
+
+  it("closes the stream's Redis connection when the client goes", async () => {
+    const name = `${api.config.keyPrefix}:stream`;
+    const count = async () => String(await redis.client('LIST')).split('\n').filter((l) => l.includes(` name=${name} `)).length;
+    const run = await createRun(api, { text: 'never runs' });
+    const controller = new AbortController();
+    const res = await api.call(`/v1/runs/${run.id}/stream`, { signal: controller.signal });
+    const events = sseEvents(res);
+    await events.next();
+    expect(await count()).toBe(1);
+    controller.abort();
+    await events.return(undefined).catch(() => {});
+    await waitFor(async () => (await count()) === 0, 10_000, 'the stream connection to close');
+  });
+
+  it('ends open streams when the server closes, so close() does not wait for their clients', async () => {
+    const own = await startApiService({ streamPingMs: 50 });
+    const run = await json<Run>(await own.call('/v1/runs', { method: 'POST', json: { agent_id: 's' } }));
+    const events = sseEvents(await own.call(`/v1/runs/${run.id}/stream`));
+    await events.next();
+    await own.close();
+    const rest: SseEvent[] = [];
+    for await (const e of events) rest.push(e);
+    expect(rest.every((e) => e.data !== '[DONE]')).toBe(true);
+  });
+});
