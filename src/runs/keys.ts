@@ -34,6 +34,11 @@ export class RunKeys {
     return `${this.prefix}:expiry`;
   }
 
+  /** Runs by callback state: delivered, retrying, given_up. */
+  get callbackCounts(): string {
+    return `${this.prefix}:cb:counts`;
+  }
+
   get callbackOutbox(): string {
     return `${this.prefix}:cb:outbox`;
   }

@@ -228,16 +228,23 @@ export class RunStore {
    * callback_error, as CONTRACT section 4) and in its capped delivery log, in one MULTI.
    */
   async recordCallbackAttempt(id: string, a: CallbackAttempt, sentUs: number): Promise<void> {
-    const key = this.keys.run(id);
-    const log = this.keys.callbackAttempts(id);
-    const m = this.redis.multi().hset(key, 'callback_sent_us', String(sentUs));
-    if (a.status_code === null) m.hdel(key, 'callback_status_code');
-    else m.hset(key, 'callback_status_code', String(a.status_code));
-    if (a.error === null) m.hdel(key, 'callback_error');
-    else m.hset(key, 'callback_error', a.error);
-    m.hset(key, 'callback_state', a.error === null ? 'delivered' : a.gave_up ? 'given_up' : 'retrying');
-    m.rpush(log, JSON.stringify(a)).ltrim(log, -CALLBACK_LOG_CAP, -1);
-    await m.exec();
+    await this.#scripts.recordCallbackAttempt(
+      this.keys.run(id),
+      this.keys.callbackAttempts(id),
+      this.keys.callbackCounts,
+      sentUs,
+      a.status_code ?? '',
+      a.error ?? '',
+      callbackState(a),
+      JSON.stringify(a),
+      CALLBACK_LOG_CAP,
+    );
+  }
+
+  /** How many runs' callbacks are delivered, still being retried, or given up. */
+  async callbackCounts(): Promise<Record<CallbackState, number>> {
+    const h = await this.redis.hgetall(this.keys.callbackCounts);
+    return { delivered: Number(h.delivered ?? 0), retrying: Number(h.retrying ?? 0), given_up: Number(h.given_up ?? 0) };
   }
 
   /** The delivery log of a run's callback, oldest attempt first (the last CALLBACK_LOG_CAP kept). */
@@ -328,6 +335,12 @@ export class RunStore {
     const res = (await p.exec()) ?? [];
     return Object.fromEntries(statuses.map((s, i) => [s, Number(res[i]?.[1] ?? 0)])) as Record<RunStatus, number>;
   }
+}
+
+export type CallbackState = 'delivered' | 'retrying' | 'given_up';
+
+export function callbackState(a: CallbackAttempt): CallbackState {
+  return a.error === null ? 'delivered' : a.gave_up ? 'given_up' : 'retrying';
 }
 
 /** How long a stream stays after its run ended: readers blocked on it get the stop entry. */

@@ -8,6 +8,8 @@ redis.call('ZREM', p .. ':expiry', id)
 redis.call('ZREM', p .. ':cb:outbox', id)
 redis.call('DEL', KEYS[2], KEYS[3])
 if #flat == 0 then return 0 end
-for _, k in ipairs(index_keys(p, hash_to_table(flat))) do redis.call('ZREM', k, id) end
+local r = hash_to_table(flat)
+for _, k in ipairs(index_keys(p, r)) do redis.call('ZREM', k, id) end
+if r.callback_state then redis.call('HINCRBY', p .. ':cb:counts', r.callback_state, -1) end
 redis.call('DEL', KEYS[1])
 return 1
