@@ -47,3 +47,7 @@ export async function openRunhook(options: OpenOptions = {}): Promise<Runhook & 
 export { verifyCallback, TIMESTAMP_TOLERANCE_SEC } from './callbacks/verify.ts';
 export type { CallbackPayload, CallbackUsage } from './callbacks/payload.ts';
 export * from './callbacks/errors.ts';
+
+// For code that talks to a runhook server over HTTP.
+export { RunhookClient, type RunhookClientOptions, type ListRunsQuery, type WaitOptions } from './client.ts';
+export { buildApi, startApi } from './api/server.ts';
