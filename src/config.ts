@@ -58,6 +58,7 @@ const EnvSchema = z.object({
     })
     .default(SVIX_RETRY_DELAYS_MS),
   RUNHOOK_CALLBACK_CONCURRENCY: int(1).max(10_000).default(50),
+  RUNHOOK_CALLBACK_ENDPOINT_CONCURRENCY: int(1).max(10_000).default(10),
   RUNHOOK_CALLBACK_ALLOW_PRIVATE: z
     .string()
     .transform((v, ctx): true | false | string[] => {
@@ -108,6 +109,8 @@ export interface Config {
   readonly callbackTimeoutMs: number;
   readonly callbackRetryDelaysMs: readonly number[];
   readonly callbackConcurrency: number;
+  /** Deliveries in flight to one receiver origin per process; the rest wait their turn. */
+  readonly callbackEndpointConcurrency: number;
   readonly callbackAllowPrivate: boolean | readonly string[];
   readonly bodyLimit: number;
   /** Requests per minute per API key; 0 turns the limit off. */
@@ -156,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     callbackTimeoutMs: e.RUNHOOK_CALLBACK_TIMEOUT_MS,
     callbackRetryDelaysMs: Object.freeze([...e.RUNHOOK_CALLBACK_RETRY_DELAYS]),
     callbackConcurrency: e.RUNHOOK_CALLBACK_CONCURRENCY,
+    callbackEndpointConcurrency: e.RUNHOOK_CALLBACK_ENDPOINT_CONCURRENCY,
     callbackAllowPrivate: Array.isArray(e.RUNHOOK_CALLBACK_ALLOW_PRIVATE)
       ? Object.freeze([...e.RUNHOOK_CALLBACK_ALLOW_PRIVATE])
       : e.RUNHOOK_CALLBACK_ALLOW_PRIVATE,

@@ -36,6 +36,17 @@ function runIdOfJob(jobId: string): string {
   return jobId.replace(/^cb-/, '').replace(/-retry-\d+$/, '');
 }
 
+/** How long a callback waits when its receiver has its full share of deliveries in flight (plus jitter). */
+const ENDPOINT_BUSY_DELAY_MS = 100;
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
 /** Aborts deliveries still going when the grace period of a shutdown is over. */
 class ShutdownAbort extends Error {}
 
@@ -50,6 +61,8 @@ export class CallbackWorker {
   readonly #deliverer: Deliverer;
   readonly #key: Buffer | undefined;
   readonly #active = new Set<AbortController>();
+  /** Deliveries in flight per receiver origin, so one slow receiver cannot take every slot. */
+  readonly #perOrigin = new Map<string, number>();
   #worker: Worker<CallbackJobData, void> | undefined;
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -114,6 +127,16 @@ export class CallbackWorker {
       return;
     }
 
+    const origin = originOf(url);
+    const inFlight = this.#perOrigin.get(origin) ?? 0;
+    if (inFlight >= this.#deps.config.callbackEndpointConcurrency) {
+      // This receiver already holds its share of slots (it may hang or drip): come back shortly,
+      // without spending an attempt, and let other receivers' callbacks through meanwhile.
+      await job.moveToDelayed(Date.now() + ENDPOINT_BUSY_DELAY_MS + Math.random() * ENDPOINT_BUSY_DELAY_MS, token);
+      throw new DelayedError();
+    }
+    this.#perOrigin.set(origin, inFlight + 1);
+
     const body = JSON.stringify(buildPayload(record, assembleMessages(loaded.entries)));
     const controller = new AbortController();
     this.#active.add(controller);
@@ -123,6 +146,9 @@ export class CallbackWorker {
       result = await this.#deliverer.deliver(url, body, webhookHeaders(this.#key, webhookId(runId), body), controller.signal);
     } finally {
       this.#active.delete(controller);
+      const left = (this.#perOrigin.get(origin) ?? 1) - 1;
+      if (left > 0) this.#perOrigin.set(origin, left);
+      else this.#perOrigin.delete(origin);
     }
     if (controller.signal.aborted && result.error !== null) {
       // Shutting down: not the receiver's failure, so no attempt is spent; another worker sends it.
