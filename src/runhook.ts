@@ -62,8 +62,7 @@ export class Runhook {
    * two leaves a `created` run without a job; the reconciler finds it and adds the job.
    */
   async createRun(body: RunCreate, id: string = newRunId()): Promise<{ run: Run; created: boolean }> {
-    const parsed = RunCreate.parse(body);
-    const { record, created } = await this.store.create(parsed, id);
+    const { record, created } = await this.store.create(body, id);
     if (record.run.status === 'created') {
       await this.queue.add('run', { agent_id: record.run.agent_id }, runJobOptions(this.config, id));
     }
