@@ -3,6 +3,7 @@ import { loadConfig } from './config.ts';
 import { resolveRedis } from './embedded-redis.ts';
 import { RunhookError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { showStatus } from './monitoring/status.ts';
 import { closeRedis, createRedis, ready } from './queue/connection.ts';
 import { Runhook } from './runhook.ts';
 
@@ -14,7 +15,26 @@ const USAGE = `usage: runhook <command>
                           the workers; start as many as you like
   enqueue --agent-id ID [--input JSON] [--callback-url URL] [--metadata JSON] [--wait] [--timeout MS]
                           create a run; with --wait, print the final Run when it ends
+  status [--watch] [--interval MS] [--json]
+                          queue state, read from Redis (as GET /v1/queues reports it)
 `;
+
+/** A Runhook on its own fail-fast connection to the configured Redis (never started here), for `fn`. */
+async function withRunhook<T>(fn: (runhook: Runhook) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
+  const target = await resolveRedis(config, log, { startIfMissing: false });
+  const redis = createRedis(target.target, 'api');
+  redis.on('error', () => {});
+  const runhook = new Runhook(config, redis, log);
+  try {
+    await ready(redis, 5_000);
+    return await fn(runhook);
+  } finally {
+    await runhook.close();
+    await closeRedis(redis);
+  }
+}
 
 async function enqueue(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -37,16 +57,9 @@ async function enqueue(argv: string[]): Promise<number> {
       throw new UsageError(`--${flag} is not valid JSON: ${v}`);
     }
   };
-  const config = loadConfig();
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
-  const target = await resolveRedis(config, log, { startIfMissing: false });
-  const redis = createRedis(target.target, 'api');
-  redis.on('error', () => {});
-  const runhook = new Runhook(config, redis, log);
-  try {
-    await ready(redis, 5_000);
+  return withRunhook(async (runhook) => {
     const { run } = await runhook.createRun({
-      agent_id: values['agent-id'],
+      agent_id: values['agent-id']!,
       input: json('input', values.input),
       callback_url: values['callback-url'] ?? null,
       metadata: json('metadata', values.metadata) as Record<string, unknown> | undefined,
@@ -54,10 +67,38 @@ async function enqueue(argv: string[]): Promise<number> {
     const out = values.wait ? await runhook.waitForRun(run.id, { timeoutMs: Number(values.timeout) }) : run;
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     return 0;
+  });
+}
+
+async function status(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      watch: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      interval: { type: 'string', default: '2000' },
+    },
+  });
+  const intervalMs = Number(values.interval);
+  if (!Number.isInteger(intervalMs) || intervalMs < 100) throw new UsageError(`--interval must be an integer of at least 100 (ms), not ${values.interval}`);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    await withRunhook((runhook) =>
+      showStatus(runhook, {
+        watch: values.watch,
+        json: values.json,
+        intervalMs,
+        out: process.stdout,
+        where: `prefix ${runhook.config.keyPrefix}`,
+        signal: stop.signal,
+      }),
+    );
   } finally {
-    await runhook.close();
-    await closeRedis(redis);
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
+  return 0;
 }
 
 class UsageError extends Error {}
@@ -76,6 +117,8 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     case 'enqueue':
       return enqueue(rest);
+    case 'status':
+      return status(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -80,6 +80,8 @@ const EnvSchema = z.object({
   RUNHOOK_DATA_DIR: z.string().min(1).default('.runhook'),
   RUNHOOK_EMBEDDED_REDIS: bool.default(true),
   RUNHOOK_EMBEDDED_REDIS_PORT: int(1).max(65535).default(6379),
+  RUNHOOK_METRICS_PORT: int(0).max(65535).optional(),
+  RUNHOOK_TRACING: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -121,6 +123,10 @@ export interface Config {
   readonly embeddedRedis: boolean;
   /** Where the local default Redis is looked for, and started when nothing answers. */
   readonly embeddedRedisPort: number;
+  /** Where a process without the API serves /metrics; undefined: it does not. */
+  readonly metricsPort: number | undefined;
+  /** OpenTelemetry spans for queue adds and job processing (bullmq-otel), into whatever SDK the user set up. */
+  readonly tracing: boolean;
   readonly logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
 
@@ -169,6 +175,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.RUNHOOK_DATA_DIR,
     embeddedRedis: e.RUNHOOK_EMBEDDED_REDIS,
     embeddedRedisPort: e.RUNHOOK_EMBEDDED_REDIS_PORT,
+    metricsPort: e.RUNHOOK_METRICS_PORT,
+    tracing: e.RUNHOOK_TRACING,
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -42,6 +42,14 @@ export class NotFoundError extends RunhookError {
   readonly status = 404;
 }
 
+export class QueueNotFoundError extends RunhookError {
+  readonly code = 'QUEUE_NOT_FOUND';
+  readonly status = 404;
+  constructor(readonly queue: string) {
+    super(`no queue named "${queue}": runs or callbacks`, { queue });
+  }
+}
+
 export class IllegalTransitionError extends RunhookError {
   readonly code = 'RUN_ILLEGAL_TRANSITION';
   readonly status = 409;
@@ -120,6 +128,7 @@ export const ERROR_CODES = [
   'UNAUTHORIZED',
   'RUN_NOT_FOUND',
   'NOT_FOUND',
+  'QUEUE_NOT_FOUND',
   'RUN_ILLEGAL_TRANSITION',
   'IDEMPOTENCY_KEY_REUSED',
   'PAYLOAD_TOO_LARGE',

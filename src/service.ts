@@ -4,6 +4,8 @@ import { OUTBOX_SWEEP_INTERVAL_MS, sweepCallbackOutbox } from './callbacks/outbo
 import type { Config } from './config.ts';
 import { resolveRedis } from './embedded-redis.ts';
 import type { Logger } from './logger.ts';
+import { Metrics } from './monitoring/metrics.ts';
+import { startMetricsServer } from './monitoring/metrics-server.ts';
 import { Periodic } from './periodic.ts';
 import { loadProcessor } from './processing/load.ts';
 import { RunWorker } from './processing/run-worker.ts';
@@ -19,6 +21,8 @@ export interface Service {
   readonly runWorker: RunWorker | undefined;
   /** The HTTP API, when this process runs it. */
   readonly api?: ApiServer;
+  /** Where a process without the API serves /metrics (RUNHOOK_METRICS_PORT), when it does. */
+  readonly metricsUrl?: string;
   /** Stops every part, last started first; safe to call twice. */
   close(): Promise<void>;
 }
@@ -52,11 +56,14 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
 
     const runhook = new Runhook(config, redis, log);
     releasers.push(() => runhook.close());
+    // One registry per process: the workers observe into it, and /metrics (the API's, or the metrics
+    // port of a process without the API) exposes it.
+    const metrics = new Metrics({ runhook, log });
 
     let runWorker: RunWorker | undefined;
     if (parts.has('runs')) {
       const processor = await loadProcessor(config.processor);
-      runWorker = new RunWorker({ config, redis, store: runhook.store, processor, log });
+      runWorker = new RunWorker({ config, redis, store: runhook.store, processor, log, metrics });
       await runWorker.start();
       const worker = runWorker;
       releasers.push(() => worker.close());
@@ -73,7 +80,7 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       releasers.push(() => maintenance.close());
     }
     if (parts.has('callbacks')) {
-      const callbackWorker = new CallbackWorker({ config, redis, store: runhook.store, log });
+      const callbackWorker = new CallbackWorker({ config, redis, store: runhook.store, log, metrics });
       releasers.push(() => callbackWorker.close());
       await callbackWorker.start();
       const outbox = new Periodic(
@@ -86,6 +93,7 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       releasers.push(() => outbox.close());
     }
     let api: ApiServer | undefined;
+    let metricsUrl: string | undefined;
     if (parts.has('api')) {
       // The API's own fail-fast connection: during an outage a request is a 503 at once, not a hang.
       const apiRedis = createRedis(target.target, 'api');
@@ -94,12 +102,17 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       await ready(apiRedis);
       const apiRunhook = new Runhook(config, apiRedis, log);
       releasers.push(() => apiRunhook.close());
-      const server = await startApi({ config, runhook: apiRunhook, log });
+      const server = await startApi({ config, runhook: apiRunhook, log, metrics });
       releasers.push(() => server.close());
       api = server;
       log.info({ url: server.url }, 'api listening');
+    } else if (config.metricsPort !== undefined) {
+      const server = await startMetricsServer({ host: config.host, port: config.metricsPort, keys: config.apiKeys, metrics, log });
+      releasers.push(() => server.close());
+      metricsUrl = server.url;
+      log.info({ url: server.url }, 'metrics listening');
     }
-    return { runhook, runWorker, api, close };
+    return { runhook, runWorker, api, metricsUrl, close };
   } catch (err) {
     await close();
     throw err;

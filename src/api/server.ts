@@ -4,6 +4,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import { registerDashboard } from '../monitoring/dashboard.ts';
+import { Metrics } from '../monitoring/metrics.ts';
+import { observeRequests, registerMetricsRoute } from '../monitoring/metrics-routes.ts';
+import { queueRoutes } from '../monitoring/queue-routes.ts';
 import type { Runhook } from '../runhook.ts';
 import { bearerAuth } from './auth.ts';
 import { registerDocs } from './docs.ts';
@@ -22,6 +26,8 @@ export interface ApiOptions {
   /** A Runhook on a fail-fast connection (createRedis(url, 'api')): an outage is a 503, not a hang. */
   runhook: Runhook;
   log: Logger;
+  /** The process's metrics; one of its own when not given. */
+  metrics?: Metrics;
 }
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -42,7 +48,7 @@ function acceptEmptyJson(app: FastifyInstance): void {
 }
 
 /** The HTTP API, routes registered and ready, not listening: tests may `inject` into it. */
-export async function buildApi({ config, runhook, log }: ApiOptions): Promise<ApiInstance> {
+export async function buildApi({ config, runhook, log, metrics = new Metrics({ runhook, log }) }: ApiOptions): Promise<ApiInstance> {
   const app = Fastify({
     loggerInstance: log.child({ part: 'api' }) as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,
@@ -52,6 +58,7 @@ export async function buildApi({ config, runhook, log }: ApiOptions): Promise<Ap
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app, runhook.redis, config.bodyLimit);
   acceptEmptyJson(app);
+  observeRequests(app, metrics);
   await registerDocs(app, PACKAGE.version);
 
   const deps: ApiDeps = { config, runhook, streams: new Set() };
@@ -68,9 +75,12 @@ export async function buildApi({ config, runhook, log }: ApiOptions): Promise<Ap
       runDetailRoutes(v1, deps);
       agentRoutes(v1, deps);
       streamRoutes(v1, deps);
+      queueRoutes(v1, runhook);
     },
     { prefix: '/v1' },
   );
+  await registerMetricsRoute(app, { config, metrics });
+  await registerDashboard(app, { config, runhook });
   await app.ready();
   return app;
 }

@@ -1,13 +1,15 @@
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, MetricsTime, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../queue/connection.ts';
 import { microsToIso, nowMicros } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import type { CallbackObserver } from '../monitoring/metrics.ts';
+import { telemetry } from '../monitoring/tracing.ts';
 import { CALLBACKS_QUEUE, type CallbackJobData } from '../queue/queues.ts';
 import { assembleMessages } from '../runs/messages.ts';
 import { hashToRecord, type RunRecord } from '../runs/record.ts';
 import type { CallbackAttempt } from '../runs/schema.ts';
-import { entriesFromReads, type RunStore, type StreamEntry } from '../runs/store.ts';
+import { callbackState, entriesFromReads, type RunStore, type StreamEntry } from '../runs/store.ts';
 import { Deliverer } from './deliver.ts';
 import { CallbackDeliveryError } from './errors.ts';
 import { buildPayload } from './payload.ts';
@@ -19,6 +21,8 @@ export interface CallbackWorkerDeps {
   redis: RedisClient;
   store: RunStore;
   log: Logger;
+  /** Told of every recorded delivery attempt (attempts by outcome, latency). */
+  metrics?: CallbackObserver;
 }
 
 /** Stream entries read in the first round trip; a longer stream is paged after it. */
@@ -95,6 +99,9 @@ export class CallbackWorker {
       lockDuration: config.lockDurationMs,
       stalledInterval: config.stalledIntervalMs,
       maxStalledCount: config.maxStalledCount,
+      // Completed and failed per minute for GET /v1/queues and the dashboard, kept for an hour.
+      metrics: { maxDataPoints: MetricsTime.ONE_HOUR },
+      telemetry: telemetry(config),
       settings: {
         // BullMQ passes the attempts made so far: after the first failure, 1, so delays[1] comes next.
         backoffStrategy: (attemptsMade: number, type?: string) =>
@@ -167,6 +174,7 @@ export class CallbackWorker {
       gave_up: result.error !== null && (result.final || lastTry),
     };
     await this.#deps.store.recordCallbackAttempt(runId, attempt, sentUs);
+    this.#deps.metrics?.callbackAttempt(callbackState(attempt), result.durationMs);
     const fields = { status_code: result.statusCode, duration_ms: result.durationMs, attempt: attempt.attempt };
     if (result.error === null) {
       log.info(fields, 'callback delivered');

@@ -1,7 +1,9 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { MetricsTime, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../queue/connection.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import type { RunObserver } from '../monitoring/metrics.ts';
+import { telemetry } from '../monitoring/tracing.ts';
 import { statusOfStopReason } from '../runs/status.ts';
 import type { RunStore } from '../runs/store.ts';
 import { cancelChannel, RUNS_QUEUE, type RunJobData, type RunJobResult } from '../queue/queues.ts';
@@ -15,6 +17,8 @@ export interface RunWorkerDeps {
   store: RunStore;
   processor: Processor;
   log: Logger;
+  /** Told of every run this worker ends (the run duration and ttft histograms). */
+  metrics?: RunObserver;
 }
 
 /**
@@ -53,6 +57,9 @@ export class RunWorker {
       lockDuration: config.lockDurationMs,
       stalledInterval: config.stalledIntervalMs,
       maxStalledCount: config.maxStalledCount,
+      // Completed and failed per minute for GET /v1/queues and the dashboard, kept for an hour.
+      metrics: { maxDataPoints: MetricsTime.ONE_HOUR },
+      telemetry: telemetry(config),
       autorun: true,
     });
     this.#worker.on('error', (err) => log.warn({ err: err.message }, 'run worker error'));
@@ -82,7 +89,9 @@ export class RunWorker {
       if (controller.signal.aborted) throw controller.signal.reason;
       if (result.usage) context.reportUsage(result.usage);
       const stopReason = result.stop_reason ?? 'end_turn';
-      const moved = await store.transition(runId, statusOfStopReason(stopReason), { stopReason, usage: context.usage, attempt });
+      const status = statusOfStopReason(stopReason);
+      const moved = await store.transition(runId, status, { stopReason, usage: context.usage, attempt });
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(runId, status);
       log.info({ stop_reason: stopReason, outcome: moved.outcome }, 'run finished');
       return { stop_reason: stopReason };
     } catch (err) {
@@ -104,11 +113,12 @@ export class RunWorker {
       return { skipped: reason };
     }
     if (reason === 'shutdown') {
-      await store.transition(runId, 'failed', {
+      const moved = await store.transition(runId, 'failed', {
         error: `worker shut down before the run finished (grace period ${config.shutdownGraceMs} ms)`,
         usage: context.usage,
         attempt: context.attempt,
       });
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(runId, 'failed');
       log.warn('run aborted by worker shutdown');
       throw new UnrecoverableError('aborted by worker shutdown');
     }
@@ -118,12 +128,13 @@ export class RunWorker {
     if (last) {
       // A failure may name its stop reason, but only one that Letta maps to `failed`.
       const given = err instanceof RunFailure ? err.stopReason : 'error';
-      await store.transition(runId, 'failed', {
+      const moved = await store.transition(runId, 'failed', {
         stopReason: statusOfStopReason(given) === 'failed' ? given : 'error',
         error: message,
         usage: context.usage,
         attempt: context.attempt,
       });
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(runId, 'failed');
       log.warn({ err: message, attempts_made: job.attemptsMade + 1 }, 'run failed');
       throw retryable ? err : new UnrecoverableError(message);
     }

@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisClient } from './connection.ts';
 import type { Config } from '../config.ts';
+import { telemetry } from '../monitoring/tracing.ts';
 
 export const RUNS_QUEUE = 'runs';
 export const CALLBACKS_QUEUE = 'callbacks';
@@ -30,7 +31,11 @@ export function runJobOptions(config: Config, runId: string): JobsOptions {
 }
 
 export function createRunQueue(config: Config, connection: RedisClient): Queue<RunJobData, RunJobResult, string> {
-  return new Queue<RunJobData, RunJobResult, string>(RUNS_QUEUE, { connection, prefix: config.keyPrefix });
+  return new Queue<RunJobData, RunJobResult, string>(RUNS_QUEUE, {
+    connection,
+    prefix: config.keyPrefix,
+    telemetry: telemetry(config),
+  });
 }
 
 /** The pub/sub channel on which a cancel reaches whichever worker holds the run. */
@@ -50,5 +55,9 @@ export function callbackJobId(runId: string): string {
 }
 
 export function createCallbackQueue(config: Config, connection: RedisClient): Queue<CallbackJobData, void, string> {
-  return new Queue<CallbackJobData, void, string>(CALLBACKS_QUEUE, { connection, prefix: config.keyPrefix });
+  return new Queue<CallbackJobData, void, string>(CALLBACKS_QUEUE, {
+    connection,
+    prefix: config.keyPrefix,
+    telemetry: telemetry(config),
+  });
 }
