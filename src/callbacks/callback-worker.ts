@@ -11,6 +11,7 @@ import { hashToRecord, type RunRecord } from '../runs/record.ts';
 import type { CallbackAttempt } from '../runs/schema.ts';
 import { callbackState, entriesFromReads, type RunStore, type StreamEntry } from '../runs/store.ts';
 import { Deliverer } from './deliver.ts';
+import { EndpointSlots } from './endpoint-slots.ts';
 import { CallbackDeliveryError } from './errors.ts';
 import { buildPayload } from './payload.ts';
 import { secretKey, webhookHeaders, webhookId } from './sign.ts';
@@ -41,7 +42,7 @@ function runIdOfJob(jobId: string): string {
 }
 
 /** How long a callback waits when its receiver has its full share of deliveries in flight (plus jitter). */
-const ENDPOINT_BUSY_DELAY_MS = 100;
+const ENDPOINT_BUSY_DELAY_MS = 250;
 
 function originOf(url: string): string {
   try {
@@ -66,7 +67,7 @@ export class CallbackWorker {
   readonly #key: Buffer | undefined;
   readonly #active = new Set<AbortController>();
   /** Deliveries in flight per receiver origin, so one slow receiver cannot take every slot. */
-  readonly #perOrigin = new Map<string, number>();
+  readonly #slots: EndpointSlots;
   #worker: Worker<CallbackJobData, void> | undefined;
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -76,6 +77,7 @@ export class CallbackWorker {
     const { config } = deps;
     this.#deliverer = new Deliverer({ timeoutMs: config.callbackTimeoutMs, allowPrivate: config.callbackAllowPrivate });
     this.#key = config.webhookSecret ? secretKey(config.webhookSecret) : undefined;
+    this.#slots = new EndpointSlots(config.callbackEndpointConcurrency, Math.min(1_000, config.callbackTimeoutMs / 2));
   }
 
   get activeCount(): number {
@@ -134,15 +136,13 @@ export class CallbackWorker {
       return;
     }
 
-    const origin = originOf(url);
-    const inFlight = this.#perOrigin.get(origin) ?? 0;
-    if (inFlight >= this.#deps.config.callbackEndpointConcurrency) {
-      // This receiver already holds its share of slots (it may hang or drip): come back shortly,
-      // without spending an attempt, and let other receivers' callbacks through meanwhile.
-      await job.moveToDelayed(Date.now() + ENDPOINT_BUSY_DELAY_MS + Math.random() * ENDPOINT_BUSY_DELAY_MS, token);
+    const release = this.#slots.tryAcquire(originOf(url));
+    if (!release) {
+      // This receiver already holds its share of slots and is not answering fast (it may hang or
+      // drip): come back shortly, without spending an attempt, and let other callbacks through.
+      await job.moveToDelayed(Date.now() + ENDPOINT_BUSY_DELAY_MS * (1 + 3 * Math.random()), token);
       throw new DelayedError();
     }
-    this.#perOrigin.set(origin, inFlight + 1);
 
     const body = JSON.stringify(buildPayload(record, assembleMessages(loaded.entries)));
     const controller = new AbortController();
@@ -153,9 +153,7 @@ export class CallbackWorker {
       result = await this.#deliverer.deliver(url, body, webhookHeaders(this.#key, webhookId(runId), body), controller.signal);
     } finally {
       this.#active.delete(controller);
-      const left = (this.#perOrigin.get(origin) ?? 1) - 1;
-      if (left > 0) this.#perOrigin.set(origin, left);
-      else this.#perOrigin.delete(origin);
+      release();
     }
     if (controller.signal.aborted && result.error !== null) {
       // Shutting down: not the receiver's failure, so no attempt is spent; another worker sends it.

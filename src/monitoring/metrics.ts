@@ -8,7 +8,7 @@ import { QUEUE_NAMES, JOB_STATES, type QueuesReport } from './schemas.ts';
 
 /** What the run worker reports: a run it moved to a terminal status. */
 export interface RunObserver {
-  runEnded(runId: string, status: RunStatus): void;
+  runEnded(status: RunStatus, totalDurationNs: number | undefined, ttftNs: number | null | undefined): void;
 }
 
 /** What the callback worker reports: one recorded delivery attempt. */
@@ -110,18 +110,10 @@ export class Metrics implements RunObserver, CallbackObserver {
     return this.registry.contentType;
   }
 
-  /**
-   * The durations are read back from the run (one HMGET, off the job's path) rather than measured
-   * here, so the histograms agree with the Run's own `ttft_ns` and `total_duration_ns`.
-   */
-  runEnded(runId: string, status: RunStatus): void {
-    this.#runhook.redis
-      .hmget(this.#runhook.store.keys.run(runId), 'ttft_ns', 'total_duration_ns')
-      .then(([ttft, total]) => {
-        if (total) this.#runDuration.observe({ status }, Number(total) / 1e9);
-        if (ttft) this.#ttft.observe(Number(ttft) / 1e9);
-      })
-      .catch((err: Error) => this.#log.debug({ run_id: runId, err: err.message }, 'run metrics not recorded'));
+  /** The durations come from the terminal move itself, so they are the Run's own `ttft_ns` and `total_duration_ns`. */
+  runEnded(status: RunStatus, totalDurationNs: number | undefined, ttftNs: number | null | undefined): void {
+    if (totalDurationNs !== undefined) this.#runDuration.observe({ status }, totalDurationNs / 1e9);
+    if (ttftNs !== null && ttftNs !== undefined) this.#ttft.observe(ttftNs / 1e9);
   }
 
   callbackAttempt(outcome: CallbackState, durationMs: number): void {

@@ -91,7 +91,7 @@ export class RunWorker {
       const stopReason = result.stop_reason ?? 'end_turn';
       const status = statusOfStopReason(stopReason);
       const moved = await store.transition(runId, status, { stopReason, usage: context.usage, attempt });
-      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(runId, status);
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(status, moved.totalDurationNs, moved.ttftNs);
       log.info({ stop_reason: stopReason, outcome: moved.outcome }, 'run finished');
       return { stop_reason: stopReason };
     } catch (err) {
@@ -118,7 +118,7 @@ export class RunWorker {
         usage: context.usage,
         attempt: context.attempt,
       });
-      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(runId, 'failed');
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded('failed', moved.totalDurationNs, moved.ttftNs);
       log.warn('run aborted by worker shutdown');
       throw new UnrecoverableError('aborted by worker shutdown');
     }
@@ -134,7 +134,7 @@ export class RunWorker {
         usage: context.usage,
         attempt: context.attempt,
       });
-      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(runId, 'failed');
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded('failed', moved.totalDurationNs, moved.ttftNs);
       log.warn({ err: message, attempts_made: job.attemptsMade + 1 }, 'run failed');
       throw retryable ? err : new UnrecoverableError(message);
     }

@@ -35,7 +35,7 @@ export interface TransitionOptions {
 }
 
 export type TransitionResult =
-  | { outcome: 'moved'; from: RunStatus }
+  | { outcome: 'moved'; from: RunStatus; /** Set when the move ended the run. */ totalDurationNs?: number; ttftNs?: number | null }
   | { outcome: 'unchanged'; status: RunStatus }
   | { outcome: 'illegal'; status: RunStatus }
   | { outcome: 'stale'; status: RunStatus }
@@ -169,11 +169,12 @@ export class RunStore {
       o.completedUs ?? '',
       o.totalDurationNs ?? '',
       STREAM_LINGER_MS,
-    )) as [number, RunStatus?, number?];
+    )) as [number, RunStatus?, number?, string?, string?];
     switch (r[0]) {
       case 1:
         if (r[2] === 1) this.events.emit('callback-due', id);
-        return { outcome: 'moved', from: r[1]! };
+        if (r[3] === undefined) return { outcome: 'moved', from: r[1]! };
+        return { outcome: 'moved', from: r[1]!, totalDurationNs: Number(r[3]), ttftNs: r[4] ? Number(r[4]) : null };
       case 0:
         return { outcome: 'unchanged', status: r[1]! };
       case -2:

@@ -8,7 +8,7 @@
 -- ARGV[8] attempt that asks, or '' for any   ARGV[9] usage JSON or ''
 -- ARGV[10] completed_at override (epoch µs) or ''   ARGV[11] total_duration_ns override or ''
 -- ARGV[12] how long the stream lingers after the end (ms), for readers blocked on it
--- Returns {1, from, callback queued 0|1} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
+-- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or ''} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
 -- {-3, status} the asking attempt is not the current one.
 local p, id, to = ARGV[1], ARGV[2], ARGV[3]
 local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq', 'created_us', 'callback_url')
@@ -56,9 +56,12 @@ if TERMINAL[to] then
   end
   if #lines > 0 then redis.call('RPUSH', KEYS[3], unpack(lines)) end
   redis.call('PEXPIRE', KEYS[2], ARGV[12])
+  local queued = 0
   if cur[5] then
     redis.call('ZADD', p .. ':cb:outbox', math.floor(tonumber(ARGV[4]) / 1000), id)
-    return { 1, from, 1 }
+    queued = 1
   end
+  local timing = redis.call('HMGET', KEYS[1], 'total_duration_ns', 'ttft_ns')
+  return { 1, from, queued, timing[1], timing[2] or '' }
 end
 return { 1, from, 0 }
