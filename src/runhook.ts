@@ -35,12 +35,22 @@ export class Runhook {
     this.store = new RunStore(redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });
     this.queue = createRunQueue(config, redis);
     this.callbackQueue = createCallbackQueue(config, redis);
-    // The fast path of the outbox: a run that ends in this process gets its delivery job at once.
+    // The fast path of the outbox: a run that ends in this process gets its delivery job at once;
+    // the runs that end within one turn of the event loop share one bulk add.
     this.store.events.on('callback-due', (id) => {
-      this.dispatchCallbacks([id]).catch((err: Error) =>
-        log.warn({ run_id: id, err: err.message }, 'callback dispatch failed; the outbox sweep will retry'),
-      );
+      this.#due.push(id);
+      if (this.#due.length === 1) setImmediate(() => this.#dispatchDue());
     });
+  }
+
+  #due: string[] = [];
+
+  #dispatchDue(): void {
+    const ids = this.#due;
+    this.#due = [];
+    this.dispatchCallbacks(ids).catch((err: Error) =>
+      this.log.warn({ run_ids: ids, err: err.message }, 'callback dispatch failed; the outbox sweep will retry'),
+    );
   }
 
   dispatchCallbacks(runIds: string[]): Promise<void> {

@@ -190,26 +190,21 @@ export class CallbackWorker {
   async #load(runId: string): Promise<Loaded | undefined> {
     const { redis, store } = this.#deps;
     const k = store.keys;
-    const res = await redis
-      .pipeline()
-      .hgetall(k.run(runId))
-      .xrange(k.messages(runId), '-', '+', 'COUNT', STREAM_PAGE)
-      .lindex(k.callbackAttempts(runId), -1)
-      .lrange(k.messageLog(runId), 0, -1)
-      .exec();
-    if (!res) throw new Error('redis pipeline returned nothing');
-    for (const [err] of res) if (err) throw err;
-    const hash = res[0]![1] as Record<string, string>;
+    // Four commands sent back to back (one round trip) without a pipeline object: ioredis copies every
+    // script defined on the connection into each pipeline, and BullMQ defines dozens.
+    const [hash, raw, last, log] = await Promise.all([
+      redis.hgetall(k.run(runId)),
+      redis.xrange(k.messages(runId), '-', '+', 'COUNT', STREAM_PAGE),
+      redis.lindex(k.callbackAttempts(runId), -1),
+      redis.lrange(k.messageLog(runId), 0, -1),
+    ]);
     if (hash.id === undefined) return undefined;
-    const raw = res[1]![1] as Array<[string, string[]]>;
-    const log = res[3]![1] as string[];
     const entries = entriesFromReads(log, raw);
     for (let page = log.length > 0 ? 0 : raw.length; page === STREAM_PAGE; ) {
       const more = await store.streamEntries(runId, entries.at(-1)!.seq_id, STREAM_PAGE);
       entries.push(...more);
       page = more.length;
     }
-    const last = res[2]![1] as string | null;
     return {
       record: hashToRecord(hash),
       entries,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { nowMicros } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { RunUsage } from '../runs/schema.ts';
 import type { RunStore } from '../runs/store.ts';
@@ -14,13 +15,25 @@ export class RunAbort extends Error {
   }
 }
 
+interface Buffered {
+  json: string;
+  /** When the processor emitted it (epoch µs). */
+  atUs: number;
+  resolve(seq: number): void;
+  reject(err: Error): void;
+}
+
 /**
- * The context one attempt's processor writes through. Messages are sent without waiting (one
- * connection keeps them in order) and `flush()` waits for all of them before the run is moved on, so the
- * terminal transition always follows the last message.
+ * The context one attempt's processor writes through. Messages emitted within one turn of the event
+ * loop go to Redis together, one script call, on the next turn; messages still waiting when the
+ * processor returns ride along with the run's terminal move instead (`takeBuffered`), so a fast
+ * processor costs one script call fewer. One connection keeps every write in order, and `flush()` waits
+ * for all of them, so the terminal move always follows the last message.
  */
 export class RunContext implements ProcessorContext {
   readonly #pending = new Set<Promise<unknown>>();
+  #buffer: Buffered[] = [];
+  #timer: NodeJS.Immediate | undefined;
   #failure: Error | undefined;
   #usage: RunUsage | null = null;
 
@@ -33,26 +46,52 @@ export class RunContext implements ProcessorContext {
   ) {}
 
   emit(message: EmittedMessage): Promise<number> {
-    const full = {
+    const json = JSON.stringify({
       ...message,
       id: message.id ?? `message-${randomUUID()}`,
       date: new Date().toISOString(),
       run_id: this.runId,
-    };
-    const p = this.store.emit(this.runId, this.attempt, full).then(
-      (seq) => {
-        // 0: the run was cancelled or another attempt took over; this one must stop.
-        if (seq === 0 && !this.controller.signal.aborted) this.controller.abort(new RunAbort('superseded'));
-        return seq;
-      },
+    });
+    return new Promise<number>((resolve, reject) => {
+      this.#buffer.push({ json, atUs: nowMicros(), resolve, reject });
+      this.#timer ??= setImmediate(() => this.#send());
+    });
+  }
+
+  /** Sends what is buffered now, as one batch. */
+  #send(): void {
+    this.#timer = undefined;
+    const batch = this.#takeAll();
+    if (batch.length === 0) return;
+    const p = this.store.emitMany(this.runId, this.attempt, batch.map((b) => b.json), batch[0]!.atUs).then(
+      (first) => this.settle(batch, first),
       (err: Error) => {
         this.#failure ??= err;
-        throw err;
+        for (const b of batch) b.reject(err);
       },
     );
     this.#pending.add(p);
-    void p.catch(() => {}).finally(() => this.#pending.delete(p));
-    return p;
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  #takeAll(): Buffered[] {
+    if (this.#timer) clearImmediate(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#buffer;
+    this.#buffer = [];
+    return batch;
+  }
+
+  /** The messages not sent yet, for the caller to append with the terminal move (then `settle` them). */
+  takeBuffered(): Buffered[] {
+    return this.#takeAll();
+  }
+
+  /** Resolves messages with their seq ids; 0 means the run no longer takes this attempt's messages. */
+  settle(batch: readonly Buffered[], firstSeq: number): void {
+    // 0: the run was cancelled or another attempt took over; this one must stop.
+    if (firstSeq === 0 && !this.controller.signal.aborted) this.controller.abort(new RunAbort('superseded'));
+    batch.forEach((b, i) => b.resolve(firstSeq === 0 ? 0 : firstSeq + i));
   }
 
   reportUsage(u: Partial<RunUsage>): void {
@@ -69,8 +108,9 @@ export class RunContext implements ProcessorContext {
     return this.#usage;
   }
 
-  /** Waits for every message written so far; throws the first write that failed. */
+  /** Sends anything buffered and waits for every message written so far; throws the first failed write. */
   async flush(): Promise<void> {
+    this.#send();
     await Promise.allSettled([...this.#pending]);
     if (this.#failure) throw this.#failure;
   }

@@ -85,12 +85,21 @@ export class RunWorker {
     const context = new RunContext(runId, attempt, log, store, controller);
     try {
       const result = (await processor.run({ run: record.run, input: record.input, signal: controller.signal, context })) ?? {};
+      // Messages still buffered go with the terminal move; earlier batches must have landed first.
+      const last = context.takeBuffered();
       await context.flush();
       if (controller.signal.aborted) throw controller.signal.reason;
       if (result.usage) context.reportUsage(result.usage);
       const stopReason = result.stop_reason ?? 'end_turn';
       const status = statusOfStopReason(stopReason);
-      const moved = await store.transition(runId, status, { stopReason, usage: context.usage, attempt });
+      const moved = await store.transition(runId, status, {
+        stopReason,
+        usage: context.usage,
+        attempt,
+        messages: last.map((m) => m.json),
+        ...(last[0] && { messagesAtUs: last[0].atUs }),
+      });
+      context.settle(last, moved.outcome === 'moved' ? (moved.firstMessageSeq ?? 0) : 0);
       if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(status, moved.totalDurationNs, moved.ttftNs);
       log.info({ stop_reason: stopReason, outcome: moved.outcome }, 'run finished');
       return { stop_reason: stopReason };

@@ -32,10 +32,22 @@ export interface TransitionOptions {
   attempt?: number;
   completedUs?: number;
   totalDurationNs?: number;
+  /** Message JSONs of the asking attempt, appended just before the run ends (one script, not two). */
+  messages?: readonly string[];
+  /** When the first of `messages` was emitted (epoch µs), for ttft_ns. */
+  messagesAtUs?: number;
 }
 
 export type TransitionResult =
-  | { outcome: 'moved'; from: RunStatus; /** Set when the move ended the run. */ totalDurationNs?: number; ttftNs?: number | null }
+  | {
+      outcome: 'moved';
+      from: RunStatus;
+      /** Set when the move ended the run. */
+      totalDurationNs?: number;
+      ttftNs?: number | null;
+      /** The seq id of the first message passed in `messages`, when there were any. */
+      firstMessageSeq?: number;
+    }
   | { outcome: 'unchanged'; status: RunStatus }
   | { outcome: 'illegal'; status: RunStatus }
   | { outcome: 'stale'; status: RunStatus }
@@ -142,9 +154,15 @@ export class RunStore {
 
   /** Appends a message of `attempt`; returns its seq id, or 0 when the run no longer takes them. */
   async emit(id: string, attempt: number, message: Record<string, unknown>): Promise<number> {
-    return Number(
-      await this.#scripts.emitMessage(this.keys.run(id), this.keys.messages(id), attempt, nowMicros(), JSON.stringify(message)),
-    );
+    return this.emitMany(id, attempt, [JSON.stringify(message)], nowMicros());
+  }
+
+  /**
+   * Appends message JSONs of `attempt` in order; returns the first's seq id, or 0 as `emit`.
+   * `firstAtUs` is when the first was emitted: ttft_ns is measured to then, not to when it reached Redis.
+   */
+  async emitMany(id: string, attempt: number, messages: readonly string[], firstAtUs: number): Promise<number> {
+    return Number(await this.#scripts.emitMessage(this.keys.run(id), this.keys.messages(id), attempt, firstAtUs, ...messages));
   }
 
   /**
@@ -169,12 +187,14 @@ export class RunStore {
       o.completedUs ?? '',
       o.totalDurationNs ?? '',
       STREAM_LINGER_MS,
-    )) as [number, RunStatus?, number?, string?, string?];
+      o.messagesAtUs ?? '',
+      ...(o.messages ?? []),
+    )) as [number, RunStatus?, number?, string?, string?, number?];
     switch (r[0]) {
       case 1:
         if (r[2] === 1) this.events.emit('callback-due', id);
         if (r[3] === undefined) return { outcome: 'moved', from: r[1]! };
-        return { outcome: 'moved', from: r[1]!, totalDurationNs: Number(r[3]), ttftNs: r[4] ? Number(r[4]) : null };
+        return { outcome: 'moved', from: r[1]!, totalDurationNs: Number(r[3]), ttftNs: r[4] ? Number(r[4]) : null, firstMessageSeq: Number(r[5] ?? 0) };
       case 0:
         return { outcome: 'unchanged', status: r[1]! };
       case -2:
@@ -303,12 +323,12 @@ export class RunStore {
    * ended, from the live stream before. One round trip.
    */
   async streamEntries(id: string, afterSeq = 0, count = 1000): Promise<StreamEntry[]> {
-    const res = await this.redis
-      .pipeline()
-      .lrange(this.keys.messageLog(id), 0, -1)
-      .xrange(this.keys.messages(id), `(${afterSeq}-0`, '+', 'COUNT', count)
-      .exec();
-    return entriesFromReads(res?.[0]?.[1] as string[] | undefined, res?.[1]?.[1] as Array<[string, string[]]> | undefined, afterSeq, count);
+    // Sent back to back (one round trip); not a pipeline object, which copies every script on the connection.
+    const [log, stream] = await Promise.all([
+      this.redis.lrange(this.keys.messageLog(id), 0, -1),
+      this.redis.xrange(this.keys.messages(id), `(${afterSeq}-0`, '+', 'COUNT', count),
+    ]);
+    return entriesFromReads(log, stream, afterSeq, count);
   }
 
   /** Ids of runs not yet terminal, oldest first, for the reconciler; a page at a time. */

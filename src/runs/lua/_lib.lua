@@ -26,3 +26,17 @@ end
 local function int_str(n)
   return string.format('%.0f', n)
 end
+
+-- Appends args[from..to] (message JSONs) to a run's stream with the next sequence numbers; the first
+-- message of an attempt sets ttft_ns (measured from created_us). Returns the first sequence number.
+local function append_messages(run_key, stream_key, args, from, to, now_us, ttft, created_us)
+  local n = to - from + 1
+  if n <= 0 then return 0 end
+  local last = redis.call('HINCRBY', run_key, 'msg_seq', n)
+  local first = last - n + 1
+  for i = from, to do redis.call('XADD', stream_key, (first + i - from) .. '-0', 'm', args[i]) end
+  if not ttft then
+    redis.call('HSET', run_key, 'ttft_ns', int_str(math.max(0, (tonumber(now_us) - tonumber(created_us)) * 1000)))
+  end
+  return first
+end

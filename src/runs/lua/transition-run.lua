@@ -8,10 +8,12 @@
 -- ARGV[8] attempt that asks, or '' for any   ARGV[9] usage JSON or ''
 -- ARGV[10] completed_at override (epoch µs) or ''   ARGV[11] total_duration_ns override or ''
 -- ARGV[12] how long the stream lingers after the end (ms), for readers blocked on it
--- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or ''} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
+-- ARGV[13] when the first of those messages was emitted (epoch µs; for ttft_ns) or ''
+-- ARGV[14..] messages of the asking attempt still to append before the run ends (a running run only)
+-- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or '', first appended seq} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
 -- {-3, status} the asking attempt is not the current one.
 local p, id, to = ARGV[1], ARGV[2], ARGV[3]
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq', 'created_us', 'callback_url')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq', 'created_us', 'callback_url', 'ttft_ns')
 local from = cur[1]
 if not from then return { -1 } end
 if from == to then return { 0, from } end
@@ -40,6 +42,8 @@ if TERMINAL[to] then
   if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
   if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'usage', ARGV[9]) end
   redis.call('ZADD', p .. ':expiry', math.floor(tonumber(done_us) / 1000) + tonumber(ARGV[7]), id)
+  local first = 0
+  if from == 'running' then first = append_messages(KEYS[1], KEYS[2], ARGV, 14, #ARGV, ARGV[13], cur[6], cur[4]) end
   local mseq = redis.call('HINCRBY', KEYS[1], 'msg_seq', 1)
   redis.call('XADD', KEYS[2], mseq .. '-0', 's', ARGV[5])
   -- Compact the stream into the message log; the stream stays a little while so that readers blocked
@@ -62,6 +66,6 @@ if TERMINAL[to] then
     queued = 1
   end
   local timing = redis.call('HMGET', KEYS[1], 'total_duration_ns', 'ttft_ns')
-  return { 1, from, queued, timing[1], timing[2] or '' }
+  return { 1, from, queued, timing[1], timing[2] or '', first }
 end
 return { 1, from, 0 }
