@@ -38,12 +38,19 @@ export class Runhook {
     // The fast path of the outbox: a run that ends in this process gets its delivery job at once;
     // the runs that end within one turn of the event loop share one bulk add.
     this.store.events.on('callback-due', (id) => {
+      if (this.deliverNow?.(id)) return;
       this.#due.push(id);
       if (this.#due.length === 1) setImmediate(() => this.#dispatchDue());
     });
   }
 
   #due: string[] = [];
+
+  /**
+   * Set by a process that runs a callback worker: makes the first attempt of a callback at once, and
+   * answers false when it cannot take it (no free slot), so a queue job is added instead.
+   */
+  deliverNow: ((runId: string) => boolean) | undefined;
 
   #dispatchDue(): void {
     const ids = this.#due;

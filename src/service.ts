@@ -1,6 +1,6 @@
 import { startApi, type ApiServer } from './api/server.ts';
 import { CallbackWorker } from './callbacks/callback-worker.ts';
-import { OUTBOX_SWEEP_INTERVAL_MS, sweepCallbackOutbox } from './callbacks/outbox.ts';
+import { OUTBOX_SWEEP_INTERVAL_MS, outboxGraceMs, sweepCallbackOutbox } from './callbacks/outbox.ts';
 import type { Config } from './config.ts';
 import { resolveRedis } from './embedded-redis.ts';
 import type { Logger } from './logger.ts';
@@ -80,13 +80,23 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       releasers.push(() => maintenance.close());
     }
     if (parts.has('callbacks')) {
-      const callbackWorker = new CallbackWorker({ config, redis, store: runhook.store, log, metrics });
+      const callbackWorker = new CallbackWorker({ config, redis, store: runhook.store, log, metrics, queue: runhook.callbackQueue });
       releasers.push(() => callbackWorker.close());
       await callbackWorker.start();
+      // Runs that end in this process get their first callback attempt at once, without a queue job.
+      runhook.deliverNow = (id) => callbackWorker.tryDeliverNow(id);
+      releasers.push(async () => {
+        runhook.deliverNow = undefined;
+      });
       const outbox = new Periodic(
         'callback-outbox',
         OUTBOX_SWEEP_INTERVAL_MS,
-        () => sweepCallbackOutbox({ store: runhook.store, dispatch: (ids) => runhook.dispatchCallbacks(ids), log }),
+        () =>
+          sweepCallbackOutbox(
+            { store: runhook.store, dispatch: (ids) => runhook.dispatchCallbacks(ids), log },
+            Date.now(),
+            outboxGraceMs(config),
+          ),
         log,
       );
       outbox.start();

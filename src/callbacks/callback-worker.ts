@@ -1,4 +1,4 @@
-import { DelayedError, MetricsTime, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, MetricsTime, UnrecoverableError, Worker, type Job, type MinimalJob, type Queue } from 'bullmq';
 import type { RedisClient } from '../queue/connection.ts';
 import { microsToIso, nowMicros } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -10,7 +10,8 @@ import { assembleMessages } from '../runs/messages.ts';
 import { hashToRecord, type RunRecord } from '../runs/record.ts';
 import type { CallbackAttempt } from '../runs/schema.ts';
 import { callbackState, entriesFromReads, type RunStore, type StreamEntry } from '../runs/store.ts';
-import { Deliverer } from './deliver.ts';
+import { Deliverer, type DeliveryResult } from './deliver.ts';
+import { callbackJobOptions } from './dispatch.ts';
 import { EndpointSlots } from './endpoint-slots.ts';
 import { CallbackDeliveryError } from './errors.ts';
 import { buildPayload } from './payload.ts';
@@ -24,6 +25,8 @@ export interface CallbackWorkerDeps {
   log: Logger;
   /** Told of every recorded delivery attempt (attempts by outcome, latency). */
   metrics?: CallbackObserver;
+  /** The callbacks queue: with it, first attempts can be made at once (tryDeliverNow). */
+  queue?: Queue<CallbackJobData, void, string>;
 }
 
 /** Stream entries read in the first round trip; a longer stream is paged after it. */
@@ -43,6 +46,9 @@ function runIdOfJob(jobId: string): string {
 
 /** How long a callback waits when its receiver has its full share of deliveries in flight (plus jitter). */
 const ENDPOINT_BUSY_DELAY_MS = 250;
+
+/** First attempts made at once may outnumber the queue's slots: they are I/O waits, not work. */
+const INLINE_PER_SLOT = 4;
 
 function originOf(url: string): string {
   try {
@@ -66,6 +72,8 @@ export class CallbackWorker {
   readonly #deliverer: Deliverer;
   readonly #key: Buffer | undefined;
   readonly #active = new Set<AbortController>();
+  /** First attempts made at once, outside the queue (tryDeliverNow). */
+  readonly #inline = new Set<Promise<void>>();
   /** Deliveries in flight per receiver origin, so one slow receiver cannot take every slot. */
   readonly #slots: EndpointSlots;
   #worker: Worker<CallbackJobData, void> | undefined;
@@ -106,8 +114,11 @@ export class CallbackWorker {
       telemetry: telemetry(config),
       settings: {
         // BullMQ passes the attempts made so far: after the first failure, 1, so delays[1] comes next.
-        backoffStrategy: (attemptsMade: number, type?: string) =>
-          type === 'callback-schedule' ? (delays[Math.min(attemptsMade, delays.length - 1)] ?? 0) : 0,
+        // A job that follows a first attempt made at once (tryDeliverNow) starts `offset` steps in.
+        backoffStrategy: (attemptsMade: number, type?: string, _err?: Error, job?: MinimalJob<CallbackJobData>) =>
+          type === 'callback-schedule'
+            ? (delays[Math.min(attemptsMade + (job?.data.offset ?? 0), delays.length - 1)] ?? 0)
+            : 0,
       },
     });
     this.#worker.on('error', (err) => log.warn({ err: err.message }, 'callback worker error'));
@@ -136,33 +147,100 @@ export class CallbackWorker {
       return;
     }
 
-    const release = this.#slots.tryAcquire(originOf(url));
-    if (!release) {
+    const sent = await this.#send(runId, loaded, url);
+    if (sent === 'busy') {
       // This receiver already holds its share of slots and is not answering fast (it may hang or
       // drip): come back shortly, without spending an attempt, and let other callbacks through.
       await job.moveToDelayed(Date.now() + ENDPOINT_BUSY_DELAY_MS * (1 + 3 * Math.random()), token);
       throw new DelayedError();
     }
-
-    const body = JSON.stringify(buildPayload(record, assembleMessages(loaded.entries)));
-    const controller = new AbortController();
-    this.#active.add(controller);
-    const sentUs = nowMicros();
-    let result;
-    try {
-      result = await this.#deliverer.deliver(url, body, webhookHeaders(this.#key, webhookId(runId), body), controller.signal);
-    } finally {
-      this.#active.delete(controller);
-      release();
-    }
-    if (controller.signal.aborted && result.error !== null) {
+    if (sent.aborted) {
       // Shutting down: not the receiver's failure, so no attempt is spent; another worker sends it.
       log.info('callback delivery interrupted by shutdown; moved back to the queue');
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     }
+    const { result } = sent;
+    const attempt = await this.#record(runId, loaded, sent, job.attemptsMade + 1 >= (job.opts.attempts ?? 1), log);
+    if (result.error === null) return;
+    if (attempt.gave_up) {
+      throw result.final ? new UnrecoverableError(result.error) : new CallbackDeliveryError(result.error, result.statusCode);
+    }
+    throw new CallbackDeliveryError(result.error, result.statusCode);
+  }
 
-    const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  /**
+   * The first attempt of a callback, made at once in the process that ended the run, with no queue job:
+   * when the receiver answers, the callback costs no job at all. The run stays in the outbox until the
+   * attempt is recorded; a failed attempt hands the rest of the schedule to a queue job; if this process
+   * dies first, the outbox sweep adds the job. False when no slot is free: the caller queues a job.
+   */
+  tryDeliverNow(runId: string): boolean {
+    if (this.#closing || !this.#worker || !this.#deps.queue || this.#inline.size >= INLINE_PER_SLOT * this.#deps.config.callbackConcurrency) {
+      return false;
+    }
+    const p = this.#deliverNow(runId).finally(() => this.#inline.delete(p));
+    this.#inline.add(p);
+    return true;
+  }
+
+  async #deliverNow(runId: string): Promise<void> {
+    const log = this.#deps.log.child({ run_id: runId, inline: true });
+    try {
+      const loaded = await this.#load(runId);
+      const url = loaded?.record.run.callback_url;
+      if (!loaded || !url || loaded.state === 'delivered') {
+        await this.#deps.redis.zrem(this.#deps.store.keys.callbackOutbox, runId);
+        return;
+      }
+      const sent = await this.#send(runId, loaded, url);
+      if (sent === 'busy' || sent.aborted) {
+        await this.#queueJob(runId, 0);
+        await this.#deps.redis.zrem(this.#deps.store.keys.callbackOutbox, runId);
+        return;
+      }
+      const failed = sent.result.error !== null && !sent.result.final && this.#deps.config.callbackRetryDelaysMs.length > 1;
+      // The retry job is queued before the attempt is recorded, which takes the run out of the outbox:
+      // a crash between the two leaves it to the sweep rather than losing the retries.
+      if (failed) await this.#queueJob(runId, 1);
+      await this.#record(runId, loaded, sent, !failed, log);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'first callback attempt not recorded; the outbox sweep takes it');
+    }
+  }
+
+  /** A queue job for the schedule from step `offset` on (0: all of it; 1: after a first attempt here). */
+  async #queueJob(runId: string, offset: number): Promise<void> {
+    const delays = this.#deps.config.callbackRetryDelaysMs;
+    const opts = callbackJobOptions(this.#deps.config, runId);
+    await this.#deps.queue!.add('deliver', { run_id: runId, offset }, { ...opts, attempts: Math.max(1, delays.length - offset), delay: delays[offset] ?? 0 });
+  }
+
+  /** One POST of the run's callback, if its receiver has a free slot ('busy' otherwise). */
+  async #send(runId: string, loaded: Loaded, url: string): Promise<'busy' | { result: DeliveryResult; sentUs: number; aborted: boolean }> {
+    const release = this.#slots.tryAcquire(originOf(url));
+    if (!release) return 'busy';
+    const body = JSON.stringify(buildPayload(loaded.record, assembleMessages(loaded.entries)));
+    const controller = new AbortController();
+    this.#active.add(controller);
+    const sentUs = nowMicros();
+    try {
+      const result = await this.#deliverer.deliver(url, body, webhookHeaders(this.#key, webhookId(runId), body), controller.signal);
+      return { result, sentUs, aborted: controller.signal.aborted && result.error !== null };
+    } finally {
+      this.#active.delete(controller);
+      release();
+    }
+  }
+
+  /** Records an attempt on the run and in its log, counts it, and logs it. */
+  async #record(
+    runId: string,
+    loaded: Loaded,
+    { result, sentUs }: { result: DeliveryResult; sentUs: number },
+    lastTry: boolean,
+    log: Logger,
+  ): Promise<CallbackAttempt> {
     const attempt: CallbackAttempt = {
       attempt: loaded.lastAttempt + 1,
       at: microsToIso(sentUs),
@@ -174,16 +252,10 @@ export class CallbackWorker {
     await this.#deps.store.recordCallbackAttempt(runId, attempt, sentUs);
     this.#deps.metrics?.callbackAttempt(callbackState(attempt), result.durationMs);
     const fields = { status_code: result.statusCode, duration_ms: result.durationMs, attempt: attempt.attempt };
-    if (result.error === null) {
-      log.info(fields, 'callback delivered');
-      return;
-    }
-    if (attempt.gave_up) {
-      log.warn({ ...fields, err: result.error }, 'callback given up');
-      throw result.final ? new UnrecoverableError(result.error) : new CallbackDeliveryError(result.error, result.statusCode);
-    }
-    log.info({ ...fields, err: result.error }, 'callback attempt failed; it will be retried');
-    throw new CallbackDeliveryError(result.error, result.statusCode);
+    if (result.error === null) log.info(fields, 'callback delivered');
+    else if (attempt.gave_up) log.warn({ ...fields, err: result.error }, 'callback given up');
+    else log.info({ ...fields, err: result.error }, 'callback attempt failed; it will be retried');
+    return attempt;
   }
 
   /** The run, its messages and its callback state in one round trip (the hot path of every delivery). */
@@ -226,7 +298,7 @@ export class CallbackWorker {
           for (const c of this.#active) c.abort(new ShutdownAbort('worker shutting down'));
         }, graceMs);
         try {
-          await worker.close();
+          await Promise.all([worker.close(), ...this.#inline]);
         } finally {
           clearTimeout(timer);
         }

@@ -1,9 +1,19 @@
+import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { RunStore } from '../runs/store.ts';
 
 /** How often callback workers look at the outbox, and how old an entry must be to count as left behind. */
 export const OUTBOX_SWEEP_INTERVAL_MS = 1_000;
 export const OUTBOX_GRACE_MS = 2_000;
+
+/**
+ * How old an outbox entry must be before the sweep takes it: past the longest first attempt made at
+ * once (connect, headers and body timeouts, plus reading and recording), so that the sweep only takes
+ * what a crash left.
+ */
+export function outboxGraceMs(config: Pick<Config, 'callbackTimeoutMs'>): number {
+  return OUTBOX_GRACE_MS + 3 * config.callbackTimeoutMs;
+}
 const PAGE = 500;
 
 export interface OutboxDeps {

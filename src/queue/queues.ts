@@ -48,6 +48,8 @@ export interface CallbackJobData {
   run_id: string;
   /** Set for a retry asked through the API: delivered even when an earlier delivery succeeded. */
   manual?: boolean;
+  /** Steps of the retry schedule already used by a first attempt made outside the queue. */
+  offset?: number;
 }
 
 export function callbackJobId(runId: string): string {

@@ -15,7 +15,7 @@ const SCRIPTS = {
   transitionRun: { file: 'transition-run', keys: 3 },
   deleteRun: { file: 'delete-run', keys: 3 },
   listRuns: { file: 'list-runs', keys: 1 },
-  recordCallbackAttempt: { file: 'record-callback-attempt', keys: 3 },
+  recordCallbackAttempt: { file: 'record-callback-attempt', keys: 4 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -253,12 +253,14 @@ export class RunStore {
       this.keys.run(id),
       this.keys.callbackAttempts(id),
       this.keys.callbackCounts,
+      this.keys.callbackOutbox,
       sentUs,
       a.status_code ?? '',
       a.error ?? '',
       callbackState(a),
       JSON.stringify(a),
       CALLBACK_LOG_CAP,
+      id,
     );
   }
 

@@ -2,8 +2,9 @@
 -- error, state), append it to the capped delivery log, and keep the per-state callback counts (runs
 -- whose callback is delivered / retrying / given up) in step, so monitoring reads them without a scan.
 -- KEYS[1] the run hash   KEYS[2] the run's delivery log   KEYS[3] the callback counts hash
+-- KEYS[4] the callback outbox: the run leaves it once this attempt is recorded (and any retry queued)
 -- ARGV[1] sent at (epoch µs)   ARGV[2] status code or ''   ARGV[3] error or ''   ARGV[4] new state
--- ARGV[5] the attempt as JSON   ARGV[6] how many attempts the log keeps
+-- ARGV[5] the attempt as JSON   ARGV[6] how many attempts the log keeps   ARGV[7] the run id
 -- Returns 1, or 0 when the run is gone.
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local old = redis.call('HGET', KEYS[1], 'callback_state')
@@ -12,6 +13,7 @@ if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'callback_status_code')
 else redis.call('HSET', KEYS[1], 'callback_status_code', ARGV[2]) end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], 'callback_error')
 else redis.call('HSET', KEYS[1], 'callback_error', ARGV[3]) end
+redis.call('ZREM', KEYS[4], ARGV[7])
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
 if old ~= ARGV[4] then
