@@ -71,7 +71,9 @@ export class CallbackWorker {
   readonly #deps: CallbackWorkerDeps;
   readonly #deliverer: Deliverer;
   readonly #key: Buffer | undefined;
-  readonly #active = new Set<AbortController>();
+  /** Deliveries in flight; all of them are cut off together when a shutdown's grace period ends. */
+  #inFlight = 0;
+  readonly #shutdown = new AbortController();
   /** First attempts made at once, outside the queue (tryDeliverNow). */
   readonly #inline = new Set<Promise<void>>();
   /** Deliveries in flight per receiver origin, so one slow receiver cannot take every slot. */
@@ -89,7 +91,7 @@ export class CallbackWorker {
   }
 
   get activeCount(): number {
-    return this.#active.size;
+    return this.#inFlight;
   }
 
   /** Safe to call twice: later callers get the start in progress. */
@@ -221,14 +223,14 @@ export class CallbackWorker {
     const release = this.#slots.tryAcquire(originOf(url));
     if (!release) return 'busy';
     const body = JSON.stringify(buildPayload(loaded.record, assembleMessages(loaded.entries)));
-    const controller = new AbortController();
-    this.#active.add(controller);
+    const signal = this.#shutdown.signal;
+    this.#inFlight++;
     const sentUs = nowMicros();
     try {
-      const result = await this.#deliverer.deliver(url, body, webhookHeaders(this.#key, webhookId(runId), body), controller.signal);
-      return { result, sentUs, aborted: controller.signal.aborted && result.error !== null };
+      const result = await this.#deliverer.deliver(url, body, webhookHeaders(this.#key, webhookId(runId), body), signal);
+      return { result, sentUs, aborted: signal.aborted && result.error !== null };
     } finally {
-      this.#active.delete(controller);
+      this.#inFlight--;
       release();
     }
   }
@@ -295,7 +297,7 @@ export class CallbackWorker {
       const worker = this.#worker;
       if (worker) {
         const timer = setTimeout(() => {
-          for (const c of this.#active) c.abort(new ShutdownAbort('worker shutting down'));
+          this.#shutdown.abort(new ShutdownAbort('worker shutting down'));
         }, graceMs);
         try {
           await Promise.all([worker.close(), ...this.#inline]);
