@@ -83,8 +83,9 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       const callbackWorker = new CallbackWorker({ config, redis, store: runhook.store, log, metrics, queue: runhook.callbackQueue });
       releasers.push(() => callbackWorker.close());
       await callbackWorker.start();
-      // Runs that end in this process get their first callback attempt at once, without a queue job.
-      runhook.deliverNow = (id) => callbackWorker.tryDeliverNow(id);
+      // Runs that end in this process get their first callback attempt at once, without a queue job;
+      // with tracing on, every delivery goes through the queue so that it joins the run's trace.
+      if (!config.tracing) runhook.deliverNow = (id) => callbackWorker.tryDeliverNow(id);
       releasers.push(async () => {
         runhook.deliverNow = undefined;
       });

@@ -264,17 +264,16 @@ export class CallbackWorker {
   async #load(runId: string): Promise<Loaded | undefined> {
     const { redis, store } = this.#deps;
     const k = store.keys;
-    // Four commands sent back to back (one round trip) without a pipeline object: ioredis copies every
+    // Three commands sent back to back (one round trip) without a pipeline object: ioredis copies every
     // script defined on the connection into each pipeline, and BullMQ defines dozens.
-    const [hash, raw, last, log] = await Promise.all([
+    const [hash, raw, log] = await Promise.all([
       redis.hgetall(k.run(runId)),
       redis.xrange(k.messages(runId), '-', '+', 'COUNT', STREAM_PAGE),
-      redis.lindex(k.callbackAttempts(runId), -1),
-      redis.lrange(k.messageLog(runId), 0, -1),
+      redis.get(k.messageLog(runId)),
     ]);
     if (hash.id === undefined) return undefined;
     const entries = entriesFromReads(log, raw);
-    for (let page = log.length > 0 ? 0 : raw.length; page === STREAM_PAGE; ) {
+    for (let page = log ? 0 : raw.length; page === STREAM_PAGE; ) {
       const more = await store.streamEntries(runId, entries.at(-1)!.seq_id, STREAM_PAGE);
       entries.push(...more);
       page = more.length;
@@ -283,7 +282,7 @@ export class CallbackWorker {
       record: hashToRecord(hash),
       entries,
       state: hash.callback_state,
-      lastAttempt: last ? (JSON.parse(last) as CallbackAttempt).attempt : 0,
+      lastAttempt: Number(hash.callback_attempts ?? 0),
     };
   }
 

@@ -15,8 +15,8 @@ export class RunKeys {
   }
 
   /**
-   * An ended run's messages, compacted from its stream into a list of `seq\tfield\tvalue` lines: a
-   * small stream costs ~4 KiB in Redis (its node is preallocated), a small list a few hundred bytes.
+   * An ended run's messages, compacted from its stream into one string of `seq\tfield\tvalue` lines: a
+   * small stream costs ~4 KiB in Redis (its node is preallocated), a short string a few hundred bytes.
    */
   messageLog(id: string): string {
     return `${this.prefix}:mlog:${id}`;

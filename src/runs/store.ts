@@ -272,8 +272,8 @@ export class RunStore {
 
   /** The delivery log of a run's callback, oldest attempt first (the last CALLBACK_LOG_CAP kept). */
   async callbackAttempts(id: string): Promise<CallbackAttempt[]> {
-    const raw = await this.redis.lrange(this.keys.callbackAttempts(id), 0, -1);
-    return raw.map((r) => JSON.parse(r) as CallbackAttempt);
+    const raw = await this.redis.get(this.keys.callbackAttempts(id));
+    return (raw ?? '').split('\n').filter(Boolean).map((r) => JSON.parse(r) as CallbackAttempt);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -290,7 +290,7 @@ export class RunStore {
       agents: q.agent_ids ?? [],
       statuses: q.statuses ?? [],
       ...(q.background !== undefined && { bg: q.background ? '1' : '0' }),
-      ...(q.stop_reason !== undefined && { stop: q.stop_reason }),
+      ...(q.stop_reason !== undefined && { stop: q.stop_reason, stop_status: statusOfStopReason(q.stop_reason) }),
       ...(q.conversation_id !== undefined && { conv: q.conversation_id }),
     });
     const runs: Run[] = [];
@@ -327,7 +327,7 @@ export class RunStore {
   async streamEntries(id: string, afterSeq = 0, count = 1000): Promise<StreamEntry[]> {
     // Sent back to back (one round trip); not a pipeline object, which copies every script on the connection.
     const [log, stream] = await Promise.all([
-      this.redis.lrange(this.keys.messageLog(id), 0, -1),
+      this.redis.get(this.keys.messageLog(id)),
       this.redis.xrange(this.keys.messages(id), `(${afterSeq}-0`, '+', 'COUNT', count),
     ]);
     return entriesFromReads(log, stream, afterSeq, count);
@@ -371,14 +371,14 @@ export const STREAM_LINGER_MS = 5_000;
 
 /** A run's entries from what one read of its message log and of its stream returned. */
 export function entriesFromReads(
-  log: string[] | undefined,
+  log: string | null | undefined,
   stream: Array<[string, string[]]> | undefined,
   afterSeq = 0,
   count = Number.POSITIVE_INFINITY,
 ): StreamEntry[] {
-  if (log && log.length > 0) {
+  if (log) {
     const out: StreamEntry[] = [];
-    for (const line of log) {
+    for (const line of log.split('\n')) {
       const a = line.indexOf('\t');
       const b = line.indexOf('\t', a + 1);
       const seq = Number(line.slice(0, a));

@@ -11,14 +11,15 @@ end
 -- The index sets a run belongs to, derived from its fields; kept in one place so that create, move
 -- and delete always agree.
 local function index_keys(p, r)
+  -- Each index entry costs ~130 bytes of Redis per run, so only filters that need a set get one: a
+  -- stop reason is found through the status it implies, and only background runs are indexed as such.
   local keys = {
     p .. ':idx:all',
     p .. ':idx:agent:' .. r.agent_id,
     p .. ':idx:status:' .. r.status,
-    p .. ':idx:bg:' .. (r.background == '1' and '1' or '0'),
   }
+  if r.background == '1' then keys[#keys + 1] = p .. ':idx:bg:1' end
   if r.conversation_id then keys[#keys + 1] = p .. ':idx:conv:' .. r.conversation_id end
-  if r.stop_reason then keys[#keys + 1] = p .. ':idx:stop:' .. r.stop_reason end
   return keys
 end
 

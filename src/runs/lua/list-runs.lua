@@ -6,7 +6,7 @@
 --         tag; every other key shares that tag and is derived from ARGV[1])
 -- ARGV[1] key prefix   ARGV[2] 'asc' or 'desc'   ARGV[3] start cursor (exclusive seq) or ''
 -- ARGV[4] end bound (exclusive seq) or ''   ARGV[5] limit   ARGV[6] candidate budget
--- ARGV[7] filters JSON: {agents=[..], statuses=[..], bg='1'|'0', stop=.., conv=..}
+-- ARGV[7] filters JSON: {agents=[..], statuses=[..], bg='1'|'0', stop=.., stop_status=.., conv=..}
 -- Returns {resume cursor or '', {run fields...}, ...}.
 local p, asc = ARGV[1], ARGV[2] == 'asc'
 local cursor = ARGV[3] ~= '' and tonumber(ARGV[3]) or nil
@@ -31,8 +31,9 @@ local groups = { { p .. ':idx:all' } }
 if agents then groups[#groups + 1] = keys_for('agent', f.agents) end
 if statuses then groups[#groups + 1] = keys_for('status', f.statuses) end
 if type(f.conv) == 'string' then groups[#groups + 1] = { p .. ':idx:conv:' .. f.conv } end
-if type(f.stop) == 'string' then groups[#groups + 1] = { p .. ':idx:stop:' .. f.stop } end
-if type(f.bg) == 'string' then groups[#groups + 1] = { p .. ':idx:bg:' .. f.bg } end
+-- A stop reason has no index of its own: the status it implies narrows the walk.
+if type(f.stop_status) == 'string' then groups[#groups + 1] = { p .. ':idx:status:' .. f.stop_status } end
+if f.bg == '1' then groups[#groups + 1] = { p .. ':idx:bg:1' } end
 
 local driver, best = nil, nil
 for _, g in ipairs(groups) do

@@ -2,7 +2,7 @@
 -- statuses are final; completed_at and total_duration_ns are written once, when the run ends; an ended
 -- run is scheduled for removal after the retention, queued for its callback, and its message stream is
 -- closed with a stop entry.
--- KEYS[1] the run hash   KEYS[2] the run's message stream   KEYS[3] the run's message log (list)
+-- KEYS[1] the run hash   KEYS[2] the run's message stream   KEYS[3] the run's message log (a string)
 -- ARGV[1] key prefix   ARGV[2] run id   ARGV[3] target status   ARGV[4] now (epoch µs)
 -- ARGV[5] stop reason or ''   ARGV[6] error message or ''   ARGV[7] retention (ms)
 -- ARGV[8] attempt that asks, or '' for any   ARGV[9] usage JSON or ''
@@ -35,10 +35,7 @@ if TERMINAL[to] then
     total = int_str(math.max(0, (tonumber(done_us) - tonumber(cur[4])) * 1000))
   end
   redis.call('HSETNX', KEYS[1], 'total_duration_ns', total)
-  if ARGV[5] ~= '' then
-    redis.call('HSET', KEYS[1], 'stop_reason', ARGV[5])
-    redis.call('ZADD', p .. ':idx:stop:' .. ARGV[5], seq, id)
-  end
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'stop_reason', ARGV[5]) end
   if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
   if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'usage', ARGV[9]) end
   redis.call('ZADD', p .. ':expiry', math.floor(tonumber(done_us) / 1000) + tonumber(ARGV[7]), id)
@@ -49,16 +46,12 @@ if TERMINAL[to] then
   -- Compact the stream into the message log; the stream stays a little while so that readers blocked
   -- on it wake up with the stop entry, then expires.
   local entries = redis.call('XRANGE', KEYS[2], '-', '+')
-  redis.call('DEL', KEYS[3])
   local lines = {}
   for _, e in ipairs(entries) do
     lines[#lines + 1] = string.match(e[1], '^(%d+)') .. '\t' .. e[2][1] .. '\t' .. e[2][2]
-    if #lines == 1000 then
-      redis.call('RPUSH', KEYS[3], unpack(lines))
-      lines = {}
-    end
   end
-  if #lines > 0 then redis.call('RPUSH', KEYS[3], unpack(lines)) end
+  -- One string of lines (JSON never holds a raw newline): smaller in Redis than a list.
+  redis.call('SET', KEYS[3], table.concat(lines, '\n'))
   redis.call('PEXPIRE', KEYS[2], ARGV[12])
   local queued = 0
   if cur[5] then
