@@ -14,7 +14,7 @@ import {
   type RunJobData,
   type RunJobResult,
 } from './queue/queues.ts';
-import { RunCreate, newRunId, type Run, type RunListQuery, type RunUpdate } from './runs/schema.ts';
+import { newRunId, type Run, type RunCreate, type RunCreateParsed, type RunListQuery, type RunUpdate } from './runs/schema.ts';
 import { isTerminal } from './runs/status.ts';
 import { RunStore } from './runs/store.ts';
 
@@ -78,8 +78,12 @@ export class Runhook {
    * Stores the run, then adds its job (id = run id, so adding twice is harmless). A crash between the
    * two leaves a `created` run without a job; the reconciler finds it and adds the job.
    */
-  async createRun(body: RunCreate, id: string = newRunId()): Promise<{ run: Run; created: boolean }> {
-    const { record, created } = await this.store.create(body, id);
+  async createRun(
+    body: RunCreate | RunCreateParsed,
+    id: string = newRunId(),
+    options: { validated?: boolean } = {},
+  ): Promise<{ run: Run; created: boolean }> {
+    const { record, created } = await this.store.create(body, id, options);
     if (record.run.status === 'created') {
       await this.queue.add('run', { agent_id: record.run.agent_id }, runJobOptions(this.config, id));
     }

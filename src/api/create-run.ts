@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Runhook } from '../runhook.ts';
-import { newRunId, type Run, type RunCreate } from '../runs/schema.ts';
+import { newRunId, type Run, type RunCreate, type RunCreateParsed } from '../runs/schema.ts';
 import { claimIdempotencyKey, requestHash } from './idempotency.ts';
 
 /**
@@ -12,14 +12,16 @@ export async function createRunFor(
   runhook: Runhook,
   req: FastifyRequest,
   reply: FastifyReply,
-  body: RunCreate,
+  body: RunCreate | RunCreateParsed,
   route: string,
+  /** The body is RunCreate's output (the route validated it with that schema): not parsed again. */
+  validated = false,
 ): Promise<Run> {
   const key = req.headers['idempotency-key'];
-  if (typeof key !== 'string' || key === '') return (await runhook.createRun(body)).run;
+  if (typeof key !== 'string' || key === '') return (await runhook.createRun(body, undefined, { validated })).run;
   const { runId, replayed } = await claimIdempotencyKey(runhook.store, key, requestHash(route, body), newRunId());
   if (replayed) reply.header('idempotent-replayed', 'true');
   // Under a replayed id this returns the run that exists; it also adds the job again if a crash came
   // between the claim and the first create (the job id is the run id, so never a second job).
-  return (await runhook.createRun(body, runId)).run;
+  return (await runhook.createRun(body, runId, { validated })).run;
 }

@@ -91,9 +91,16 @@ export class RunStore {
     this.#scripts = runScripts(redis);
   }
 
-  /** Stores a new run in `created`. Creating with an id that exists returns that run unchanged. */
-  async create(body: RunCreate | RunCreateParsed, id: string = newRunId()): Promise<{ record: RunRecord; created: boolean }> {
-    const c = RunCreate.parse(body);
+  /**
+   * Stores a new run in `created`. Creating with an id that exists returns that run unchanged.
+   * `validated`: the body is RunCreate's output already (the API validated it), so it is not parsed again.
+   */
+  async create(
+    body: RunCreate | RunCreateParsed,
+    id: string = newRunId(),
+    { validated = false }: { validated?: boolean } = {},
+  ): Promise<{ record: RunRecord; created: boolean }> {
+    const c = validated ? (body as RunCreateParsed) : RunCreate.parse(body);
     const createdUs = nowMicros();
     const fields = newRunFields({
       id,

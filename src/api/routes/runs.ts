@@ -41,7 +41,7 @@ export function runRoutes(app: ApiInstance, { runhook }: ApiDeps): void {
       },
     },
     async (req, reply) => {
-      const run = await createRunFor(runhook, req, reply, req.body, 'POST /v1/runs');
+      const run = await createRunFor(runhook, req, reply, req.body, 'POST /v1/runs', true);
       return reply.code(201).send(run);
     },
   );
