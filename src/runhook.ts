@@ -16,7 +16,7 @@ import {
 } from './queue/queues.ts';
 import { newRunId, type Run, type RunCreate, type RunCreateParsed, type RunListQuery, type RunUpdate } from './runs/schema.ts';
 import { isTerminal } from './runs/status.ts';
-import { RunStore } from './runs/store.ts';
+import { RunStore, type EndedRun } from './runs/store.ts';
 
 /**
  * What code does with runs: create (store, then enqueue), read, list, change, cancel, delete, wait.
@@ -37,8 +37,8 @@ export class Runhook {
     this.callbackQueue = createCallbackQueue(config, redis);
     // The fast path of the outbox: a run that ends in this process gets its delivery job at once;
     // the runs that end within one turn of the event loop share one bulk add.
-    this.store.events.on('callback-due', (id) => {
-      if (this.deliverNow?.(id)) return;
+    this.store.events.on('callback-due', (id, ended) => {
+      if (this.deliverNow?.(id, ended)) return;
       this.#due.push(id);
       if (this.#due.length === 1) setImmediate(() => this.#dispatchDue());
     });
@@ -50,7 +50,7 @@ export class Runhook {
    * Set by a process that runs a callback worker: makes the first attempt of a callback at once, and
    * answers false when it cannot take it (no free slot), so a queue job is added instead.
    */
-  deliverNow: ((runId: string) => boolean) | undefined;
+  deliverNow: ((runId: string, ended: EndedRun) => boolean) | undefined;
 
   #dispatchDue(): void {
     const ids = this.#due;

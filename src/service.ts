@@ -85,7 +85,7 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       await callbackWorker.start();
       // Runs that end in this process get their first callback attempt at once, without a queue job;
       // with tracing on, every delivery goes through the queue so that it joins the run's trace.
-      if (!config.tracing) runhook.deliverNow = (id) => callbackWorker.tryDeliverNow(id);
+      if (!config.tracing) runhook.deliverNow = (id, ended) => callbackWorker.tryDeliverNow(id, ended);
       releasers.push(async () => {
         runhook.deliverNow = undefined;
       });

@@ -9,7 +9,7 @@ import { CALLBACKS_QUEUE, type CallbackJobData } from '../queue/queues.ts';
 import { assembleMessages } from '../runs/messages.ts';
 import { hashToRecord, type RunRecord } from '../runs/record.ts';
 import type { CallbackAttempt } from '../runs/schema.ts';
-import { callbackState, entriesFromReads, type RunStore, type StreamEntry } from '../runs/store.ts';
+import { callbackState, entriesFromReads, type EndedRun, type RunStore, type StreamEntry } from '../runs/store.ts';
 import { Deliverer, type DeliveryResult } from './deliver.ts';
 import { callbackJobOptions } from './dispatch.ts';
 import { EndpointSlots } from './endpoint-slots.ts';
@@ -42,6 +42,15 @@ interface Loaded {
 /** `cb-<run id>` or `cb-<run id>-retry-<ms>` (see callbackJobId, Runhook.retryCallback). */
 function runIdOfJob(jobId: string): string {
   return jobId.replace(/^cb-/, '').replace(/-retry-\d+$/, '');
+}
+
+function loadedFrom(hash: Record<string, string>, log: string | null, stream: Array<[string, string[]]> = []): Loaded {
+  return {
+    record: hashToRecord(hash),
+    entries: entriesFromReads(log, stream),
+    state: hash.callback_state,
+    lastAttempt: Number(hash.callback_attempts ?? 0),
+  };
 }
 
 /** How long a callback waits when its receiver has its full share of deliveries in flight (plus jitter). */
@@ -177,19 +186,20 @@ export class CallbackWorker {
    * attempt is recorded; a failed attempt hands the rest of the schedule to a queue job; if this process
    * dies first, the outbox sweep adds the job. False when no slot is free: the caller queues a job.
    */
-  tryDeliverNow(runId: string): boolean {
+  tryDeliverNow(runId: string, ended?: EndedRun): boolean {
     if (this.#closing || !this.#worker || !this.#deps.queue || this.#inline.size >= INLINE_PER_SLOT * this.#deps.config.callbackConcurrency) {
       return false;
     }
-    const p = this.#deliverNow(runId).finally(() => this.#inline.delete(p));
+    const p = this.#deliverNow(runId, ended).finally(() => this.#inline.delete(p));
     this.#inline.add(p);
     return true;
   }
 
-  async #deliverNow(runId: string): Promise<void> {
+  async #deliverNow(runId: string, ended?: EndedRun): Promise<void> {
     const log = this.#deps.log.child({ run_id: runId, inline: true });
     try {
-      const loaded = await this.#load(runId);
+      // The terminal move hands over the run as it ended: nothing to read back.
+      const loaded = ended ? loadedFrom(ended.hash, ended.messageLog) : await this.#load(runId);
       const url = loaded?.record.run.callback_url;
       if (!loaded || !url || loaded.state === 'delivered') {
         await this.#deps.redis.zrem(this.#deps.store.keys.callbackOutbox, runId);
@@ -272,18 +282,14 @@ export class CallbackWorker {
       redis.get(k.messageLog(runId)),
     ]);
     if (hash.id === undefined) return undefined;
-    const entries = entriesFromReads(log, raw);
+    const loaded = loadedFrom(hash, log, raw);
+    const { entries } = loaded;
     for (let page = log ? 0 : raw.length; page === STREAM_PAGE; ) {
       const more = await store.streamEntries(runId, entries.at(-1)!.seq_id, STREAM_PAGE);
       entries.push(...more);
       page = more.length;
     }
-    return {
-      record: hashToRecord(hash),
-      entries,
-      state: hash.callback_state,
-      lastAttempt: Number(hash.callback_attempts ?? 0),
-    };
+    return loaded;
   }
 
   /**

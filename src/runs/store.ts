@@ -53,6 +53,12 @@ export type TransitionResult =
   | { outcome: 'stale'; status: RunStatus }
   | { outcome: 'missing' };
 
+/** A run as its terminal move left it: its hash fields and its compacted message log. */
+export interface EndedRun {
+  hash: Record<string, string>;
+  messageLog: string;
+}
+
 export type StartResult =
   | { outcome: 'started'; record: RunRecord }
   | { outcome: 'ended'; status: RunStatus }
@@ -80,7 +86,7 @@ export class RunStore {
    * `callback-due` (runId): a terminal move put the run's callback in the outbox; whoever listens adds
    * the delivery job at once (the outbox sweep catches what a crash leaves).
    */
-  readonly events = new EventEmitter<{ 'callback-due': [runId: string] }>();
+  readonly events = new EventEmitter<{ 'callback-due': [runId: string, ended: EndedRun] }>();
   readonly #scripts: ScriptRunner;
 
   constructor(
@@ -196,10 +202,10 @@ export class RunStore {
       STREAM_LINGER_MS,
       o.messagesAtUs ?? '',
       ...(o.messages ?? []),
-    )) as [number, RunStatus?, number?, string?, string?, number?];
+    )) as [number, RunStatus?, number?, string?, string?, number?, string[]?, string?];
     switch (r[0]) {
       case 1:
-        if (r[2] === 1) this.events.emit('callback-due', id);
+        if (r[2] === 1) this.events.emit('callback-due', id, { hash: flatToHash(r[6] ?? []), messageLog: r[7] ?? '' });
         if (r[3] === undefined) return { outcome: 'moved', from: r[1]! };
         return { outcome: 'moved', from: r[1]!, totalDurationNs: Number(r[3]), ttftNs: r[4] ? Number(r[4]) : null, firstMessageSeq: Number(r[5] ?? 0) };
       case 0:

@@ -10,7 +10,8 @@
 -- ARGV[12] how long the stream lingers after the end (ms), for readers blocked on it
 -- ARGV[13] when the first of those messages was emitted (epoch µs; for ttft_ns) or ''
 -- ARGV[14..] messages of the asking attempt still to append before the run ends (a running run only)
--- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or '', first appended seq} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
+-- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or '', first appended seq, and when a
+-- callback was queued: the run's fields, its message log} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
 -- {-3, status} the asking attempt is not the current one.
 local p, id, to = ARGV[1], ARGV[2], ARGV[3]
 local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq', 'created_us', 'callback_url', 'ttft_ns')
@@ -59,6 +60,10 @@ if TERMINAL[to] then
     queued = 1
   end
   local timing = redis.call('HMGET', KEYS[1], 'total_duration_ns', 'ttft_ns')
+  if queued == 1 then
+    -- What the callback needs, so that its first attempt reads nothing: the run as it ended, and its messages.
+    return { 1, from, queued, timing[1], timing[2] or '', first, redis.call('HGETALL', KEYS[1]), table.concat(lines, '\n') }
+  end
   return { 1, from, queued, timing[1], timing[2] or '', first }
 end
 return { 1, from, 0 }
