@@ -62,6 +62,18 @@ export class IllegalTransitionError extends RunhookError {
   }
 }
 
+/** A callback is asked for again (POST …/callback/retry) before the run has ended. */
+export class RunNotEndedError extends RunhookError {
+  readonly code = 'RUN_NOT_ENDED';
+  readonly status = 409;
+  constructor(
+    readonly runId: string,
+    readonly runStatus: string,
+  ) {
+    super(`run ${runId} is ${runStatus}: its callback is sent when it ends`, { run_id: runId, status: runStatus });
+  }
+}
+
 export class IdempotencyConflictError extends RunhookError {
   readonly code = 'IDEMPOTENCY_KEY_REUSED';
   readonly status = 409;
@@ -130,6 +142,7 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   'QUEUE_NOT_FOUND',
   'RUN_ILLEGAL_TRANSITION',
+  'RUN_NOT_ENDED',
   'IDEMPOTENCY_KEY_REUSED',
   'PAYLOAD_TOO_LARGE',
   'RATE_LIMITED',

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from './queue/connection.ts';
 import type { Config } from './config.ts';
-import { IllegalTransitionError, InvalidInputError, RunNotFoundError, RunTimeoutError } from './errors.ts';
+import { IllegalTransitionError, InvalidInputError, RunNotEndedError, RunNotFoundError, RunTimeoutError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { callbackJobOptions, dispatchCallbacks } from './callbacks/dispatch.ts';
 import {
@@ -68,7 +68,7 @@ export class Runhook {
   async retryCallback(id: string): Promise<Run> {
     const run = await this.store.require(id);
     if (!run.callback_url) throw new InvalidInputError(`run ${id} has no callback_url`);
-    if (!isTerminal(run.status)) throw new IllegalTransitionError(id, run.status, 'callback');
+    if (!isTerminal(run.status)) throw new RunNotEndedError(id, run.status);
     const jobId = `${callbackJobId(id)}-retry-${Date.now()}`;
     await this.callbackQueue.add('deliver', { run_id: id, manual: true }, callbackJobOptions(this.config, id, jobId));
     return run;

@@ -172,6 +172,7 @@ describe('the runs API with no worker running', () => {
     expect(await json(await api.call(`/v1/runs/${run.id}/callback-attempts`))).toEqual([]);
     const retry = await api.call(`/v1/runs/${run.id}/callback/retry`, { method: 'POST' });
     expect(retry.status).toBe(409);
+    expect((await json<ErrorAnswer>(retry)).error.code).toBe('RUN_NOT_ENDED');
     const noUrl = await json<Run>(await create({ agent_id: 'a' }));
     await api.call(`/v1/runs/${noUrl.id}/cancel`, { method: 'POST' });
     expect((await api.call(`/v1/runs/${noUrl.id}/callback/retry`, { method: 'POST' })).status).toBe(400);
