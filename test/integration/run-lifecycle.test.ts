@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/service.ts';
-import { silentLog, testConfig } from '../helpers/setup.ts';
+import { silentLog, testConfig, waitFor } from '../helpers/setup.ts';
 
 describe('a run through a real worker with the echo processor', () => {
   let service: Service;
@@ -43,7 +43,7 @@ describe('a run through a real worker with the echo processor', () => {
 
   it('cancels a running run through its signal', async () => {
     const { run } = await service.runhook.createRun({ agent_id: 'a1', input: { text: 'a b c d e f', token_ms: 200 } });
-    await waitStatus(service, run.id, 'running');
+    await waitFor(async () => (await service.runhook.getRun(run.id)).status === 'running', 5_000, 'the run to start');
     const cancelled = await service.runhook.cancelRun(run.id);
     expect(cancelled).toMatchObject({ status: 'cancelled', stop_reason: 'cancelled' });
     await new Promise((r) => setTimeout(r, 300));
@@ -51,11 +51,3 @@ describe('a run through a real worker with the echo processor', () => {
     expect(service.runWorker?.activeCount).toBe(0);
   });
 });
-
-async function waitStatus(service: Service, id: string, status: string) {
-  for (let i = 0; i < 500; i++) {
-    if ((await service.runhook.getRun(id)).status === status) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`run never became ${status}`);
-}
