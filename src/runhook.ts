@@ -70,7 +70,7 @@ export class Runhook {
     if (!run.callback_url) throw new InvalidInputError(`run ${id} has no callback_url`);
     if (!isTerminal(run.status)) throw new RunNotEndedError(id, run.status);
     const jobId = `${callbackJobId(id)}-retry-${Date.now()}`;
-    await this.callbackQueue.add('deliver', { run_id: id, manual: true }, callbackJobOptions(this.config, id, jobId));
+    await this.callbackQueue.add('deliver', { run_id: id, manual: true }, callbackJobOptions(this.config, id, { jobId }));
     return run;
   }
 

@@ -223,9 +223,7 @@ export class CallbackWorker {
 
   /** A queue job for the schedule from step `offset` on (0: all of it; 1: after a first attempt here). */
   async #queueJob(runId: string, offset: number): Promise<void> {
-    const delays = this.#deps.config.callbackRetryDelaysMs;
-    const opts = callbackJobOptions(this.#deps.config, runId);
-    await this.#deps.queue!.add('deliver', { run_id: runId, offset }, { ...opts, attempts: Math.max(1, delays.length - offset), delay: delays[offset] ?? 0 });
+    await this.#deps.queue!.add('deliver', { run_id: runId, offset }, callbackJobOptions(this.#deps.config, runId, { offset }));
   }
 
   /** One POST of the run's callback, if its receiver has a free slot ('busy' otherwise). */

@@ -5,14 +5,16 @@ import { callbackJobId, type CallbackJobData } from '../queue/queues.ts';
 import type { RunKeys } from '../runs/keys.ts';
 
 /**
- * The delivery job of a run's callback. `attempts` is the length of the retry schedule; the callback
- * worker's backoff strategy reads the delay before each retry from the same schedule.
+ * The delivery job of a run's callback, for the retry schedule from step `offset` on (1 after a first
+ * attempt made outside the queue). `attempts` is what is left of the schedule; the callback worker's
+ * backoff strategy reads the delay before each retry from the same schedule (and `data.offset`).
  */
-export function callbackJobOptions(config: Config, runId: string, jobId = callbackJobId(runId)) {
+export function callbackJobOptions(config: Config, runId: string, { jobId = callbackJobId(runId), offset = 0 } = {}) {
+  const delays = config.callbackRetryDelaysMs;
   return {
     jobId,
-    attempts: config.callbackRetryDelaysMs.length,
-    delay: config.callbackRetryDelaysMs[0] ?? 0,
+    attempts: Math.max(1, delays.length - offset),
+    delay: delays[offset] ?? 0,
     backoff: { type: 'callback-schedule' },
     removeOnComplete: { age: 3_600, count: 1_000 },
     removeOnFail: { age: 7 * 86_400, count: 10_000 },

@@ -31,8 +31,3 @@ export function assembleMessages(entries: readonly StreamEntry[]): RunMessage[] 
   }
   return out;
 }
-
-/** The stop reason that closed the stream, if the run has ended. */
-export function streamStopReason(entries: readonly StreamEntry[]): StreamEntry | undefined {
-  return entries.find((e) => e.kind === 'stop');
-}

@@ -146,10 +146,6 @@ export class RunStore {
     return (await this.requireRecord(id)).run;
   }
 
-  async exists(id: string): Promise<boolean> {
-    return (await this.redis.exists(this.keys.run(id))) === 1;
-  }
-
   /** A worker begins an attempt: see start-run.lua. */
   async start(id: string, attempt: number): Promise<StartResult> {
     const r = (await this.#scripts.startRun(

@@ -1,20 +1,16 @@
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Runhook } from '../../src/runhook.ts';
-import { closeRedis, connect, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
+import type { Runhook } from '../../src/runhook.ts';
+import { closeTestRunhook, openTestRunhook, testConfig, waitFor } from '../helpers/setup.ts';
 import { childEnv, startRunhook } from '../helpers/processes.ts';
 
 const config = testConfig();
-let redis: Redis;
 let runhook: Runhook;
 
 beforeAll(async () => {
-  redis = await connect();
-  runhook = new Runhook(config, redis, silentLog);
+  runhook = await openTestRunhook(config);
 });
 afterAll(async () => {
-  await runhook.close();
-  await closeRedis(redis);
+  await closeTestRunhook(runhook);
 });
 
 describe('SIGTERM', () => {

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Runhook } from '../../src/runhook.ts';
-import { closeRedis, connect, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
+import type { Runhook } from '../../src/runhook.ts';
+import { closeTestRunhook, openTestRunhook, testConfig, waitFor } from '../helpers/setup.ts';
 import { childEnv, startRunhook, type RunhookProcess } from '../helpers/processes.ts';
-import type { Redis } from 'ioredis';
 
 // Short locks so a killed worker's job is recovered in a few seconds, not BullMQ's default 30 s.
 const config = testConfig({ lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxStalledCount: 1 });
@@ -14,7 +13,6 @@ const workerEnv = childEnv(config, {
   RUNHOOK_RUN_BACKOFF_MS: '10',
 });
 
-let redis: Redis;
 let runhook: Runhook;
 const children: RunhookProcess[] = [];
 
@@ -25,13 +23,11 @@ function worker(): RunhookProcess {
 }
 
 beforeAll(async () => {
-  redis = await connect();
-  runhook = new Runhook(config, redis, silentLog);
+  runhook = await openTestRunhook(config);
 });
 afterAll(async () => {
   await Promise.all(children.map((c) => c.kill('SIGKILL')));
-  await runhook.close();
-  await closeRedis(redis);
+  await closeTestRunhook(runhook);
 });
 
 describe('a worker process that dies', () => {

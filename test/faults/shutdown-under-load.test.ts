@@ -1,23 +1,19 @@
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Runhook } from '../../src/runhook.ts';
-import { closeRedis, connect, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
+import type { Runhook } from '../../src/runhook.ts';
+import { closeTestRunhook, openTestRunhook, testConfig, waitFor } from '../helpers/setup.ts';
 import { faultEnv, sleep } from './chaos.ts';
 import { startRunhook, type RunhookProcess } from '../helpers/processes.ts';
 
 const config = testConfig();
-let redis: Redis;
 let runhook: Runhook;
 const procs: RunhookProcess[] = [];
 
 beforeAll(async () => {
-  redis = await connect();
-  runhook = new Runhook(config, redis, silentLog);
+  runhook = await openTestRunhook(config);
 });
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-  await runhook.close();
-  await closeRedis(redis);
+  await closeTestRunhook(runhook);
 });
 
 describe('fault suite: SIGTERM under load', () => {

@@ -4,6 +4,7 @@ import { inject } from 'vitest';
 import { withConfig, type Config } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { closeRedis, createRedis, ready } from '../../src/queue/connection.ts';
+import { Runhook } from '../../src/runhook.ts';
 
 /** The suite's own redis-server (see global-setup.ts). */
 export function redisUrl(): string {
@@ -52,4 +53,16 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A Runhook (store and queues) on its own connection to the suite's Redis, for tests that drive runs directly. */
+export async function openTestRunhook(config: Config): Promise<Runhook> {
+  return new Runhook(config, await connect(), silentLog);
+}
+
+/** Closes a Runhook from openTestRunhook and its connection. */
+export async function closeTestRunhook(runhook: Runhook | undefined): Promise<void> {
+  if (!runhook) return;
+  await runhook.close();
+  await closeRedis(runhook.redis);
 }

@@ -1,21 +1,21 @@
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallbackWorker } from '../../src/callbacks/callback-worker.ts';
 import { callbackJobId } from '../../src/queue/queues.ts';
-import { Runhook } from '../../src/runhook.ts';
+import type { Runhook } from '../../src/runhook.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { closeRedis, connect, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
+import { closeTestRunhook, openTestRunhook, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
 
 describe('stopping a callback worker', () => {
   const config = testConfig({ callbackTimeoutMs: 30_000 });
-  let redis: Awaited<ReturnType<typeof connect>>;
+  let redis: Redis;
   let runhook: Runhook;
   beforeAll(async () => {
-    redis = await connect();
-    runhook = new Runhook(config, redis, silentLog);
+    runhook = await openTestRunhook(config);
+    redis = runhook.redis as Redis;
   });
   afterAll(async () => {
-    await runhook.close();
-    await closeRedis(redis);
+    await closeTestRunhook(runhook);
   });
 
   const endedRunTo = async (url: string) => {

@@ -6,7 +6,7 @@ import { reconcileRuns } from '../../src/queue/reconcile.ts';
 import { sweepExpiredRuns } from '../../src/runs/retention.ts';
 import { Runhook } from '../../src/runhook.ts';
 import { startService } from '../../src/service.ts';
-import { closeRedis, connect, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
+import { closeRedis, closeTestRunhook, openTestRunhook, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
 
 const config = testConfig({ createdGraceMs: 0, runAttempts: 1 });
 let redis: Redis;
@@ -14,12 +14,11 @@ let runhook: Runhook;
 const reconcile = () => reconcileRuns({ config, store: runhook.store, queue: runhook.queue, log: silentLog });
 
 beforeAll(async () => {
-  redis = await connect();
-  runhook = new Runhook(config, redis, silentLog);
+  runhook = await openTestRunhook(config);
+  redis = runhook.redis as Redis;
 });
 afterAll(async () => {
-  await runhook.close();
-  await closeRedis(redis);
+  await closeTestRunhook(runhook);
 });
 
 /** A bare BullMQ worker that finishes jobs without telling the store, as a crash after the job would. */
