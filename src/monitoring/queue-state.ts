@@ -12,13 +12,11 @@ const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /**
  * The job that has waited longest. BullMQ pushes new jobs on the left of the wait list and workers
- * take from the right, so the oldest is the last element; while the queue is paused its jobs sit in
- * the paused list instead. Two round trips, whatever the queue's length.
+ * take from the right, so the oldest is the last element (BullMQ 6 keeps a paused queue's jobs in the
+ * same list). Two round trips, whatever the queue's length.
  */
 async function oldestWaiting(runhook: Runhook, queue: Queue, nowMs: number): Promise<QueueState['oldest_waiting']> {
-  const res = (await runhook.redis.pipeline().lindex(queue.keys.wait!, -1).lindex(queue.keys.paused!, -1).exec()) ?? [];
-  for (const [err] of res) if (err) throw err;
-  const id = (res[0]?.[1] ?? res[1]?.[1]) as string | null | undefined;
+  const id = await runhook.redis.lindex(queue.keys.wait!, -1);
   if (!id) return null;
   const added = await runhook.redis.hget(queue.toKey(id), 'timestamp');
   // The job left the list between the two reads: report none now; the next read shows the new oldest.

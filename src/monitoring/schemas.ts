@@ -8,7 +8,8 @@ import { z } from 'zod';
 export const QUEUE_NAMES = ['runs', 'callbacks'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
-export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'paused', 'prioritized'] as const;
+// BullMQ 6 has no `paused` job state: a paused queue keeps its jobs in `wait` (the queue's `paused` flag says so).
+export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 const count = z.number().int().min(0);

@@ -5,8 +5,18 @@ import type { RunUsage } from '../runs/schema.ts';
 import type { RunStore } from '../runs/store.ts';
 import type { EmittedMessage, ProcessorContext } from './processor.ts';
 
-/** Why the worker aborted a processor's signal. */
+/** Why the worker aborted a processor's signal (the signal's `reason`, as BullMQ's `cancelJob` passes it). */
 export type AbortReason = 'cancelled' | 'shutdown' | 'superseded';
+
+const ABORT_REASONS: ReadonlySet<string> = new Set<AbortReason>(['cancelled', 'shutdown', 'superseded']);
+
+/** The worker's reason for an aborted signal, whatever the processor threw after it. */
+export function abortReasonOf(signal: AbortSignal): AbortReason | undefined {
+  if (!signal.aborted) return undefined;
+  const reason: unknown = signal.reason;
+  if (reason instanceof RunAbort) return reason.reason;
+  return typeof reason === 'string' && ABORT_REASONS.has(reason) ? (reason as AbortReason) : undefined;
+}
 
 export class RunAbort extends Error {
   constructor(readonly reason: AbortReason) {
@@ -42,7 +52,9 @@ export class RunContext implements ProcessorContext {
     readonly attempt: number,
     readonly log: Logger,
     private readonly store: RunStore,
-    private readonly controller: AbortController,
+    private readonly signal: AbortSignal,
+    /** Aborts this attempt's signal (BullMQ's `worker.cancelJob`). */
+    private readonly abort: (reason: AbortReason) => void,
   ) {}
 
   emit(message: EmittedMessage): Promise<number> {
@@ -90,7 +102,7 @@ export class RunContext implements ProcessorContext {
   /** Resolves messages with their seq ids; 0 means the run no longer takes this attempt's messages. */
   settle(batch: readonly Buffered[], firstSeq: number): void {
     // 0: the run was cancelled or another attempt took over; this one must stop.
-    if (firstSeq === 0 && !this.controller.signal.aborted) this.controller.abort(new RunAbort('superseded'));
+    if (firstSeq === 0 && !this.signal.aborted) this.abort('superseded');
     batch.forEach((b, i) => b.resolve(firstSeq === 0 ? 0 : firstSeq + i));
   }
 

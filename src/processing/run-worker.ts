@@ -7,7 +7,7 @@ import { telemetry } from '../monitoring/tracing.ts';
 import { statusOfStopReason } from '../runs/status.ts';
 import type { RunStore } from '../runs/store.ts';
 import { cancelChannel, RUNS_QUEUE, type RunJobData, type RunJobResult } from '../queue/queues.ts';
-import { RunAbort, RunContext } from './context.ts';
+import { abortReasonOf, RunContext, type AbortReason } from './context.ts';
 import { RunFailure, type Processor } from './processor.ts';
 
 export interface RunWorkerDeps {
@@ -28,7 +28,8 @@ export interface RunWorkerDeps {
  */
 export class RunWorker {
   readonly #deps: RunWorkerDeps;
-  readonly #active = new Map<string, AbortController>();
+  /** Runs this worker is processing; their abort signals are BullMQ's own (`worker.cancelJob`). */
+  readonly #active = new Set<string>();
   #worker: Worker<RunJobData, RunJobResult> | undefined;
   #subscriber: RedisClient | undefined;
   #closing: Promise<void> | undefined;
@@ -50,7 +51,8 @@ export class RunWorker {
     this.#subscriber.on('error', (err) => log.warn({ err: err.message }, 'cancel subscriber error'));
     await this.#subscriber.subscribe(cancelChannel(config));
 
-    this.#worker = new Worker<RunJobData, RunJobResult>(RUNS_QUEUE, (job) => this.#process(job), {
+    // Three parameters: BullMQ 6 then gives each job an AbortSignal that `cancelJob`/`cancelAllJobs` abort.
+    this.#worker = new Worker<RunJobData, RunJobResult>(RUNS_QUEUE, (job, _token, signal) => this.#process(job, signal!), {
       connection: redis,
       prefix: config.keyPrefix,
       concurrency: config.concurrency,
@@ -68,7 +70,7 @@ export class RunWorker {
     log.info({ concurrency: config.concurrency, processor: this.#deps.processor.name }, 'run worker started');
   }
 
-  async #process(job: Job<RunJobData, RunJobResult>): Promise<RunJobResult> {
+  async #process(job: Job<RunJobData, RunJobResult>, signal: AbortSignal): Promise<RunJobResult> {
     const { store, processor } = this.#deps;
     const runId = job.id!;
     const attempt = job.attemptsStarted;
@@ -80,15 +82,14 @@ export class RunWorker {
       return { skipped: started.outcome };
     }
     const { record } = started;
-    const controller = new AbortController();
-    this.#active.set(runId, controller);
-    const context = new RunContext(runId, attempt, log, store, controller);
+    this.#active.add(runId);
+    const context = new RunContext(runId, attempt, log, store, signal, (reason) => this.#abort(runId, reason));
     try {
-      const result = (await processor.run({ run: record.run, input: record.input, signal: controller.signal, context })) ?? {};
+      const result = (await processor.run({ run: record.run, input: record.input, signal, context })) ?? {};
       // Messages still buffered go with the terminal move; earlier batches must have landed first.
       const last = context.takeBuffered();
       await context.flush();
-      if (controller.signal.aborted) throw controller.signal.reason;
+      if (signal.aborted) throw signal.reason;
       if (result.usage) context.reportUsage(result.usage);
       const stopReason = result.stop_reason ?? 'end_turn';
       const status = statusOfStopReason(stopReason);
@@ -105,17 +106,22 @@ export class RunWorker {
       return { stop_reason: stopReason };
     } catch (err) {
       await context.flush().catch(() => {});
-      return await this.#fail(job, err, context, log);
+      return await this.#fail(job, err, abortReasonOf(signal), context, log);
     } finally {
       this.#active.delete(runId);
     }
   }
 
   /** Decides what a thrown processor means for the run: retry, fail now, or nothing (it was aborted). */
-  async #fail(job: Job<RunJobData, RunJobResult>, err: unknown, context: RunContext, log: Logger): Promise<RunJobResult> {
+  async #fail(
+    job: Job<RunJobData, RunJobResult>,
+    err: unknown,
+    reason: AbortReason | undefined,
+    context: RunContext,
+    log: Logger,
+  ): Promise<RunJobResult> {
     const { store, config } = this.#deps;
     const runId = job.id!;
-    const reason = err instanceof RunAbort ? err.reason : undefined;
     if (reason === 'cancelled' || reason === 'superseded') {
       // The run was ended by whoever cancelled it, or another attempt owns it now.
       log.info({ reason }, 'run aborted');
@@ -151,9 +157,8 @@ export class RunWorker {
     throw err;
   }
 
-  #abort(runId: string, reason: 'cancelled' | 'shutdown'): void {
-    const controller = this.#active.get(runId);
-    if (controller && !controller.signal.aborted) controller.abort(new RunAbort(reason));
+  #abort(runId: string, reason: AbortReason): void {
+    if (this.#active.has(runId)) this.#worker?.cancelJob(runId, reason);
   }
 
   /**
@@ -164,9 +169,7 @@ export class RunWorker {
     this.#closing ??= (async () => {
       const worker = this.#worker;
       if (worker) {
-        const timer = setTimeout(() => {
-          for (const runId of this.#active.keys()) this.#abort(runId, 'shutdown');
-        }, graceMs);
+        const timer = setTimeout(() => worker.cancelAllJobs('shutdown'), graceMs);
         try {
           await worker.close();
         } finally {

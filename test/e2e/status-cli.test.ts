@@ -63,7 +63,7 @@ describe('runhook status', () => {
     const fromCli = JSON.parse(stdout) as QueuesReport;
 
     expect(stable(fromCli)).toEqual(stable(fromApi));
-    expect(fromCli.queues.runs).toMatchObject({ paused: true, counts: { paused: 2, completed: 1, failed: 1 } });
+    expect(fromCli.queues.runs).toMatchObject({ paused: true, counts: { waiting: 2, completed: 1, failed: 1 } });
     expect(fromCli.callbacks_by_state).toEqual({ delivered: 1, retrying: 1, given_up: 0 });
     // Read after the API's answer, so never younger.
     expect(fromCli.queues.runs.oldest_waiting!.age_ms).toBeGreaterThanOrEqual(fromApi.queues.runs.oldest_waiting!.age_ms);
@@ -78,8 +78,8 @@ describe('runhook status', () => {
     const { stdout } = await exec(process.execPath, [BIN, 'status'], { env });
     for (const line of stdout.split('\n')) expect([...line].length, line).toBeLessThanOrEqual(80);
     const row = (name: string) => stdout.split('\n').find((l) => l.startsWith(`${name} `))!;
-    // runs: 0 waiting, 0 active, 0 delayed, 0 prioritized, paused, 1 worker, an oldest wait.
-    expect(row('runs').split(/\s+/).slice(0, 7)).toEqual(['runs', '0', '0', '0', '0', 'PAUSED', '1']);
+    // runs: 2 waiting (a paused queue keeps them in wait), 0 active, 0 delayed, 0 prioritized, paused, 1 worker.
+    expect(row('runs').split(/\s+/).slice(0, 7)).toEqual(['runs', '2', '0', '0', '0', 'PAUSED', '1']);
     expect(stdout).toMatch(/RUNS\s+created 2 · running 0 · completed 1 · failed 1 · cancelled 0/);
     expect(stdout).toMatch(/CALLBACKS\s+delivered 1 · retrying 1 · given up 0/);
   });

@@ -56,7 +56,7 @@ describe('the terminal view', () => {
     const q = (name: 'runs' | 'callbacks'): QueueState => ({
       name,
       paused: name === 'callbacks',
-      counts: { waiting: big, active: big, delayed: big, completed: big, failed: big, paused: big, prioritized: big },
+      counts: { waiting: big, active: big, delayed: big, completed: big, failed: big, prioritized: big },
       workers: [],
       throughput: {
         completed_per_minute: new Array<number>(60).fill(big),
