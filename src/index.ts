@@ -21,6 +21,7 @@ export { echoProcessor } from './processing/echo.ts';
 export * from './runs/schema.ts';
 export { canMove, isTerminal, statusOfStopReason } from './runs/status.ts';
 export { assembleMessages, type RunMessage } from './runs/messages.ts';
+export { StepInput, Step, StepMetrics, StepStatus, epochNanos } from './runs/steps.ts';
 
 export interface OpenOptions extends Partial<Config> {
   log?: Logger;

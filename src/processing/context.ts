@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { nowMicros } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { RunUsage } from '../runs/schema.ts';
+import { makeStep, type StepInput } from '../runs/steps.ts';
 import type { RunStore } from '../runs/store.ts';
 import type { EmittedMessage, ProcessorContext } from './processor.ts';
 
@@ -46,9 +47,13 @@ export class RunContext implements ProcessorContext {
   #timer: NodeJS.Immediate | undefined;
   #failure: Error | undefined;
   #usage: RunUsage | null = null;
+  /** Steps recorded and not yet sent (JSON), and how many this attempt recorded in all. */
+  #steps: string[] = [];
+  #stepCount = 0;
 
   constructor(
     readonly runId: string,
+    readonly agentId: string,
     readonly attempt: number,
     readonly log: Logger,
     private readonly store: RunStore,
@@ -116,8 +121,25 @@ export class RunContext implements ProcessorContext {
     };
   }
 
+  step(input: StepInput): string {
+    const step = makeStep(input, { runId: this.runId, agentId: this.agentId });
+    this.#steps.push(JSON.stringify(step));
+    this.#stepCount += 1;
+    return step.id;
+  }
+
+  /** The steps not sent yet, for the caller to write with the terminal move. */
+  takeSteps(): string[] {
+    const steps = this.#steps;
+    this.#steps = [];
+    return steps;
+  }
+
+  /** The run's usage; `step_count` is the number of recorded steps once there is one. */
   get usage(): RunUsage | null {
-    return this.#usage;
+    if (this.#stepCount === 0) return this.#usage;
+    const u = this.#usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, step_count: 0 };
+    return { ...u, step_count: this.#stepCount };
   }
 
   /** Sends anything buffered and waits for every message written so far; throws the first failed write. */

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.ts';
 import type { Run, RunUsage, StopReasonType } from '../runs/schema.ts';
+import type { StepInput } from '../runs/steps.ts';
 
 /** A message as a processor emits it: a Letta message; id, date and run_id are filled in if absent. */
 export interface EmittedMessage {
@@ -20,6 +21,14 @@ export interface ProcessorContext {
   emit(message: EmittedMessage): Promise<number>;
   /** Adds to the run's usage; the totals are stored when the run ends. */
   reportUsage(usage: Partial<RunUsage>): void;
+  /**
+   * Records a step (Letta's `Step`: one model call, its tokens and timings) and returns its id
+   * (`step-<uuid>`). Like `emit`, the write rides with the next batch of messages or with the run's end, so
+   * it is atomic with them; a retried attempt starts with no steps. The run's `usage.step_count` is the
+   * number of steps; a step's tokens are not added to the run's usage (report those with `reportUsage`
+   * or the result). Throws a ZodError at once on invalid input.
+   */
+  step(input: StepInput): string;
 }
 
 export interface ProcessorArgs {

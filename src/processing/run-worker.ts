@@ -83,7 +83,7 @@ export class RunWorker {
     }
     const { record } = started;
     this.#active.add(runId);
-    const context = new RunContext(runId, attempt, log, store, signal, (reason) => this.#abort(runId, reason));
+    const context = new RunContext(runId, record.run.agent_id, attempt, log, store, signal, (reason) => this.#abort(runId, reason));
     try {
       const result = (await processor.run({ run: record.run, input: record.input, signal, context })) ?? {};
       // Messages still buffered go with the terminal move; earlier batches must have landed first.
