@@ -34,6 +34,11 @@ export class RunKeys {
     return `${this.prefix}:expiry`;
   }
 
+  /** Deleted runs' places in creation order (id → seq), so that a list cursor naming one still pages on. */
+  get cursorTombstones(): string {
+    return `${this.prefix}:runs:gone`;
+  }
+
   /** Runs by callback state: delivered, retrying, given_up. */
   get callbackCounts(): string {
     return `${this.prefix}:cb:counts`;

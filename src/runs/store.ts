@@ -321,10 +321,19 @@ export class RunStore {
     }
   }
 
-  /** A run id as a list cursor: its position in creation order. An unknown id is a 400, as a bad cursor. */
+  /**
+   * A run id as a list cursor: its position in creation order, read from the index or, for a run deleted
+   * since (by DELETE or retention), from its tombstone, so a client paging with it goes on from there.
+   * An id that never was a run is invalid input, as a bad cursor.
+   */
   async #cursor(id: string | undefined): Promise<string> {
     if (id === undefined) return '';
-    const seq = await this.redis.zscore(this.keys.index('all'), id);
+    // Sent back to back: one round trip.
+    const [live, gone] = await Promise.all([
+      this.redis.zscore(this.keys.index('all'), id),
+      this.redis.zscore(this.keys.cursorTombstones, id),
+    ]);
+    const seq = live ?? gone;
     if (seq === null) throw new InvalidInputError(`cursor ${id} is not a known run id`, { cursor: id });
     return seq;
   }

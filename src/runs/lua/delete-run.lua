@@ -1,4 +1,5 @@
--- delete-run: remove a run, its message stream and every index entry that names it.
+-- delete-run: remove a run, its message stream and every index entry that names it; its place in the
+-- list stays as a tombstone for cursors.
 -- KEYS[1] the run hash   KEYS[2] the run's message stream   KEYS[3] the run's message log
 -- ARGV[1] key prefix   ARGV[2] run id
 -- Returns 1 when the run existed, 0 otherwise.
@@ -10,6 +11,12 @@ redis.call('DEL', KEYS[2], KEYS[3])
 if #flat == 0 then return 0 end
 local r = hash_to_table(flat)
 for _, k in ipairs(index_keys(p, r)) do redis.call('ZREM', k, id) end
+-- A list cursor may still name this run (a client paging while it was deleted or retention removed
+-- it): keep its place in creation order, so the next page starts from there. CURSOR_TOMBSTONES are
+-- kept (~100 bytes each); past that, the places of the oldest-created runs go first.
+local CURSOR_TOMBSTONES = 100000
+redis.call('ZADD', p .. ':runs:gone', r.seq, id)
+if redis.call('ZCARD', p .. ':runs:gone') > CURSOR_TOMBSTONES then redis.call('ZREMRANGEBYRANK', p .. ':runs:gone', 0, 0) end
 if r.callback_state then redis.call('HINCRBY', p .. ':cb:counts', r.callback_state, -1) end
 redis.call('DEL', KEYS[1])
 return 1
