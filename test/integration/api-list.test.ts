@@ -167,8 +167,11 @@ describe("paging a run's messages", () => {
 
     const desc = await page(id, 'order=desc&limit=3');
     expect(desc.map((m) => m.id)).toEqual(['message-25', 'message-24', 'message-23']);
+    // As Letta: the first `limit` of the messages that come before the cursor (or between the two).
     const before = await page(id, 'before=message-10&limit=4');
-    expect(before.map((m) => m.id)).toEqual(['message-6', 'message-7', 'message-8', 'message-9']);
+    expect(before.map((m) => m.id)).toEqual(['message-1', 'message-2', 'message-3', 'message-4']);
+    const between = await page(id, 'after=message-5&before=message-10&limit=4');
+    expect(between.map((m) => m.id)).toEqual(['message-6', 'message-7', 'message-8', 'message-9']);
     expect((await api.call(`/v1/runs/${id}/messages?after=message-999`)).status).toBe(400);
   });
 

@@ -28,32 +28,47 @@ async function allEntries(store: RunStore, id: string): Promise<StreamEntry[]> {
 }
 
 /**
- * One page of messages by message-id cursors, as the run list pages by run ids: `after` gives the
- * `limit` messages that follow the cursor in the requested order, `before` the `limit` that precede it.
+ * One page of messages by message-id cursors, as the run list pages by run ids (and as Letta pages
+ * them): `after` and `before` bound the messages in the requested order, and the page is the first
+ * `limit` of what lies between. Messages that share an id (a step's reasoning and tool call) have one
+ * place, so a page ends after the last of them, even past `limit`, and `after` = that id goes on with
+ * the next. A cursor naming a message dropped since (with an attempt that a new one replaced) stands
+ * where those were: before every message of the run.
  */
 export function pageMessages(
   messages: AssembledMessage[],
   q: z.output<typeof MessageListParams>,
+  { dropped = false, visible = () => true }: { dropped?: boolean; visible?: (m: AssembledMessage) => boolean } = {},
 ): AssembledMessage[] {
-  let list = q.order === 'desc' ? [...messages].reverse() : messages;
-  const at = (id: string) => {
-    const i = list.findIndex((m) => m.id === id);
-    if (i < 0) throw new InvalidInputError(`cursor ${id} is not a message of this run`, { cursor: id });
-    return i;
-  };
-  if (q.after !== undefined) list = list.slice(at(q.after) + 1);
-  if (q.before !== undefined) {
-    list = list.slice(0, at(q.before));
-    return list.slice(Math.max(0, list.length - q.limit));
+  const groups: AssembledMessage[][] = [];
+  for (const m of messages) {
+    const last = groups.at(-1);
+    if (last && last[0]!.id === m.id) last.push(m);
+    else groups.push([m]);
   }
-  return list.slice(0, q.limit);
+  if (q.order === 'desc') groups.reverse();
+  const at = (id: string) => {
+    const i = groups.findIndex((g) => g[0]!.id === id);
+    if (i >= 0) return i;
+    // A dropped attempt's messages all came before the current ones (seq ids only grow).
+    if (dropped) return q.order === 'desc' ? groups.length : -1;
+    throw new InvalidInputError(`cursor ${id} is not a message of this run`, { cursor: id });
+  };
+  const start = q.after === undefined ? 0 : Math.min(groups.length, at(q.after) + 1);
+  const end = q.before === undefined ? groups.length : Math.max(0, at(q.before));
+  const page: AssembledMessage[] = [];
+  for (const group of groups.slice(start, Math.max(start, end))) {
+    if (page.length >= q.limit) break;
+    page.push(...group.filter(visible));
+  }
+  return page;
 }
 
-function visible(run: Run, messages: AssembledMessage[]): AssembledMessage[] {
+function visibleTo(run: Run): (m: AssembledMessage) => boolean {
   const types = run.request_config?.include_return_message_types;
-  if (!types) return messages;
+  if (!types) return () => true;
   const allowed = new Set<string>(types);
-  return messages.filter((m) => allowed.has(m.message_type));
+  return (m) => allowed.has(m.message_type);
 }
 
 /** What a run produced and cost: messages, usage, metrics, and its callback's delivery log. */
@@ -73,9 +88,11 @@ export function runDetailRoutes(app: ApiInstance, { runhook }: ApiDeps): void {
       },
     },
     async (req) => {
-      const run = await store.require(req.params.run_id);
-      const messages = visible(run, assembleMessages(await allEntries(store, run.id)));
-      return pageMessages(messages, req.query);
+      const record = await store.requireRecord(req.params.run_id);
+      const entries = await allEntries(store, record.run.id);
+      // Seq ids start at 1 and only grow: a first one past 1 means an earlier attempt's were dropped.
+      const dropped = (entries[0]?.seq_id ?? record.lastSeq + 1) > 1;
+      return pageMessages(assembleMessages(entries), req.query, { dropped, visible: visibleTo(record.run) });
     },
   );
 
