@@ -31,6 +31,11 @@ const EnvSchema = z.object({
     .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'expected whsec_ followed by base64')
     .optional(),
   RUNHOOK_PROCESSOR: z.string().min(1).default('echo'),
+  RUNHOOK_OPENAI_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.openai.com/v1'),
+  RUNHOOK_OPENAI_API_KEY: z.string().min(1).optional(),
+  RUNHOOK_OPENAI_MODEL: z.string().min(1).max(256).optional(),
+  RUNHOOK_OPENAI_MAX_RETRIES: int(0).max(20).default(4),
+  RUNHOOK_OPENAI_IDLE_TIMEOUT_MS: int(1).default(300_000),
   RUNHOOK_CONCURRENCY: int(1).max(10_000).default(16),
   RUNHOOK_RUN_ATTEMPTS: int(1).max(100).default(3),
   RUNHOOK_RUN_BACKOFF_MS: int(0).default(1_000),
@@ -95,6 +100,14 @@ export interface Config {
   readonly apiKeys: readonly string[];
   readonly webhookSecret: string | undefined;
   readonly processor: string;
+  /** The `openai` processor: base URL of an OpenAI-compatible API (…/v1), its key, the default model. */
+  readonly openaiBaseUrl: string;
+  readonly openaiApiKey: string | undefined;
+  readonly openaiModel: string | undefined;
+  /** Tries of one model call after the first (429, 5xx, broken connections), within one run attempt. */
+  readonly openaiMaxRetries: number;
+  /** Longest silence of the model server (before its answer, between two chunks) before the call counts as broken. */
+  readonly openaiIdleTimeoutMs: number;
   readonly concurrency: number;
   readonly runAttempts: number;
   readonly runBackoffMs: number;
@@ -151,6 +164,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKeys: Object.freeze([...e.RUNHOOK_API_KEYS]),
     webhookSecret: e.RUNHOOK_WEBHOOK_SECRET,
     processor: e.RUNHOOK_PROCESSOR,
+    openaiBaseUrl: e.RUNHOOK_OPENAI_BASE_URL.replace(/\/+$/, ''),
+    openaiApiKey: e.RUNHOOK_OPENAI_API_KEY,
+    openaiModel: e.RUNHOOK_OPENAI_MODEL,
+    openaiMaxRetries: e.RUNHOOK_OPENAI_MAX_RETRIES,
+    openaiIdleTimeoutMs: e.RUNHOOK_OPENAI_IDLE_TIMEOUT_MS,
     concurrency: e.RUNHOOK_CONCURRENCY,
     runAttempts: e.RUNHOOK_RUN_ATTEMPTS,
     runBackoffMs: e.RUNHOOK_RUN_BACKOFF_MS,

@@ -62,7 +62,7 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
 
     let runWorker: RunWorker | undefined;
     if (parts.has('runs')) {
-      const processor = await loadProcessor(config.processor);
+      const processor = await loadProcessor(config.processor, config);
       runWorker = new RunWorker({ config, redis, store: runhook.store, processor, log, metrics });
       await runWorker.start();
       const worker = runWorker;

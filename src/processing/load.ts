@@ -1,15 +1,21 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Config } from '../config.ts';
 import { ProcessorLoadError } from '../errors.ts';
 import { echoProcessor } from './echo.ts';
 import type { Processor } from './processor.ts';
+import { openaiOptions, openaiProcessor } from './processors/openai.ts';
 
-const BUILT_IN: Record<string, Processor> = { echo: echoProcessor };
+/** The built-in processors, each made from the configuration it needs. */
+const BUILT_IN: Record<string, (config: Config) => Processor> = {
+  echo: () => echoProcessor,
+  openai: (config) => openaiProcessor(openaiOptions(config)),
+};
 
 /** The processor named by RUNHOOK_PROCESSOR: a built-in name, a file path, or a package name. */
-export async function loadProcessor(name: string, cwd = process.cwd()): Promise<Processor> {
+export async function loadProcessor(name: string, config: Config, cwd = process.cwd()): Promise<Processor> {
   const builtIn = BUILT_IN[name];
-  if (builtIn) return builtIn;
+  if (builtIn) return builtIn(config);
   const isPath = name.startsWith('.') || isAbsolute(name);
   const specifier = isPath ? pathToFileURL(resolve(cwd, name)).href : name;
   let mod: { default?: unknown };
