@@ -42,6 +42,26 @@ export class NotFoundError extends RunhookError {
   readonly status = 404;
 }
 
+export class StepNotFoundError extends RunhookError {
+  readonly code = 'STEP_NOT_FOUND';
+  readonly status = 404;
+  constructor(readonly stepId: string) {
+    super(`step ${stepId} not found`, { step_id: stepId });
+  }
+}
+
+/** A run asked for a processor this deployment does not have (CONTRACT section 7: a 400). */
+export class UnknownProcessorError extends RunhookError {
+  readonly code = 'UNKNOWN_PROCESSOR';
+  readonly status = 400;
+  constructor(
+    readonly processor: string,
+    readonly known: readonly string[],
+  ) {
+    super(`unknown processor "${processor}": this deployment runs ${known.map((k) => `"${k}"`).join(', ')}`, { processor, known });
+  }
+}
+
 export class QueueNotFoundError extends RunhookError {
   readonly code = 'QUEUE_NOT_FOUND';
   readonly status = 404;
@@ -141,6 +161,8 @@ export const ERROR_CODES = [
   'RUN_NOT_FOUND',
   'NOT_FOUND',
   'QUEUE_NOT_FOUND',
+  'STEP_NOT_FOUND',
+  'UNKNOWN_PROCESSOR',
   'RUN_ILLEGAL_TRANSITION',
   'RUN_NOT_ENDED',
   'IDEMPOTENCY_KEY_REUSED',

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { nowMicros } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { RunUsage } from '../runs/schema.ts';
-import { makeStep, type StepInput } from '../runs/steps.ts';
+import type { RunRecord } from '../runs/record.ts';
+import { encodeStep, MAX_STEPS_PER_RUN, stepField, stepIdOf, type StepInput, type StepWrites } from '../runs/steps.ts';
 import type { RunStore } from '../runs/store.ts';
 import type { EmittedMessage, ProcessorContext } from './processor.ts';
 
@@ -35,10 +36,10 @@ interface Buffered {
 }
 
 /**
- * The context one attempt's processor writes through. Messages emitted within one turn of the event
- * loop go to Redis together, one script call, on the next turn; messages still waiting when the
- * processor returns ride along with the run's terminal move instead (`takeBuffered`), so a fast
- * processor costs one script call fewer. One connection keeps every write in order, and `flush()` waits
+ * The context one attempt's processor writes through. Messages (and steps) emitted within one turn of
+ * the event loop go to Redis together, one script call, on the next turn; those still waiting when the
+ * processor returns ride along with the run's terminal move instead (`takeBuffered`, `takeSteps`), so a
+ * fast processor costs one script call fewer. One connection keeps every write in order, and `flush()` waits
  * for all of them, so the terminal move always follows the last message.
  */
 export class RunContext implements ProcessorContext {
@@ -47,20 +48,24 @@ export class RunContext implements ProcessorContext {
   #timer: NodeJS.Immediate | undefined;
   #failure: Error | undefined;
   #usage: RunUsage | null = null;
-  /** Steps recorded and not yet sent (JSON), and how many this attempt recorded in all. */
+  /** Steps recorded and not yet sent (run-hash field, value, …), and how many this attempt recorded in all. */
   #steps: string[] = [];
   #stepCount = 0;
+  readonly runId: string;
+  readonly #createdUs: number;
 
   constructor(
-    readonly runId: string,
-    readonly agentId: string,
+    record: Pick<RunRecord, 'run' | 'createdUs'>,
     readonly attempt: number,
     readonly log: Logger,
     private readonly store: RunStore,
     private readonly signal: AbortSignal,
     /** Aborts this attempt's signal (BullMQ's `worker.cancelJob`). */
     private readonly abort: (reason: AbortReason) => void,
-  ) {}
+  ) {
+    this.runId = record.run.id;
+    this.#createdUs = record.createdUs;
+  }
 
   emit(message: EmittedMessage): Promise<number> {
     const json = JSON.stringify({
@@ -79,8 +84,9 @@ export class RunContext implements ProcessorContext {
   #send(): void {
     this.#timer = undefined;
     const batch = this.#takeAll();
-    if (batch.length === 0) return;
-    const p = this.store.emitMany(this.runId, this.attempt, batch.map((b) => b.json), batch[0]!.atUs).then(
+    const steps = this.takeSteps();
+    if (batch.length === 0 && steps === null) return;
+    const p = this.store.emitMany(this.runId, this.attempt, batch.map((b) => b.json), batch[0]?.atUs ?? nowMicros(), steps).then(
       (first) => this.settle(batch, first),
       (err: Error) => {
         this.#failure ??= err;
@@ -122,17 +128,23 @@ export class RunContext implements ProcessorContext {
   }
 
   step(input: StepInput): string {
-    const step = makeStep(input, { runId: this.runId, agentId: this.agentId });
-    this.#steps.push(JSON.stringify(step));
+    const index = this.#stepCount;
+    if (index >= MAX_STEPS_PER_RUN) throw new RangeError(`a run records at most ${MAX_STEPS_PER_RUN} steps`);
+    this.#steps.push(stepField(index), encodeStep(input, this.#createdUs));
     this.#stepCount += 1;
-    return step.id;
+    this.#timer ??= setImmediate(() => this.#send());
+    return stepIdOf(this.runId, index);
   }
 
-  /** The steps not sent yet, for the caller to write with the terminal move. */
-  takeSteps(): string[] {
-    const steps = this.#steps;
+  /**
+   * The steps not sent yet, for the caller to write with the terminal move: the attempt's step count and
+   * the run-hash fields, or null when there are none.
+   */
+  takeSteps(): StepWrites | null {
+    if (this.#steps.length === 0) return null;
+    const fields = this.#steps;
     this.#steps = [];
-    return steps;
+    return { count: this.#stepCount, fields };
   }
 
   /** The run's usage; `step_count` is the number of recorded steps once there is one. */

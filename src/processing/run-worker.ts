@@ -83,11 +83,12 @@ export class RunWorker {
     }
     const { record } = started;
     this.#active.add(runId);
-    const context = new RunContext(runId, record.run.agent_id, attempt, log, store, signal, (reason) => this.#abort(runId, reason));
+    const context = new RunContext(record, attempt, log, store, signal, (reason) => this.#abort(runId, reason));
     try {
       const result = (await processor.run({ run: record.run, input: record.input, signal, context })) ?? {};
       // Messages still buffered go with the terminal move; earlier batches must have landed first.
       const last = context.takeBuffered();
+      const steps = context.takeSteps();
       await context.flush();
       if (signal.aborted) throw signal.reason;
       if (result.usage) context.reportUsage(result.usage);
@@ -98,6 +99,7 @@ export class RunWorker {
         usage: context.usage,
         attempt,
         messages: last.map((m) => m.json),
+        steps,
         ...(last[0] && { messagesAtUs: last[0].atUs }),
       });
       context.settle(last, moved.outcome === 'moved' ? (moved.firstMessageSeq ?? 0) : 0);

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { nowMicros } from '../clock.ts';
 import { StopReasonType } from './schema.ts';
@@ -9,12 +8,41 @@ import { StopReasonType } from './schema.ts';
  * and reset with a retried attempt.
  */
 
-export const STEP_ID_PATTERN = /^step-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-export const StepId = z.string().regex(STEP_ID_PATTERN, 'expected step-<uuid v4>');
+/**
+ * A step's id is derived from its run's id, so that finding a step's run needs no index (an index entry
+ * would cost ~100 bytes of Redis per step, more than the step itself, and would have to be cleaned up
+ * apart from the run). A v4 UUID fixes 6 of its 128 bits (the version nibble and the variant's top two
+ * bits); a step's UUID is its run's with those 6 bits holding the step's number in the run (0–63).
+ */
+export const STEP_ID_PATTERN = /^step-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const StepId = z.string().regex(STEP_ID_PATTERN, 'expected step-<uuid>');
 export type StepId = z.infer<typeof StepId>;
 
-export function newStepId(): StepId {
-  return `step-${randomUUID()}`;
+/** Steps one attempt may record (the 6 bits of its id); Letta's own agent loop stops at 50 by default. */
+export const MAX_STEPS_PER_RUN = 64;
+
+/** Offsets in a UUID string of the version nibble and of the variant nibble. */
+const VERSION_AT = 14;
+const VARIANT_AT = 19;
+
+/** The id of step `index` (0-based) of run `runId` (`run-<uuid v4>`). */
+export function stepIdOf(runId: string, index: number): StepId {
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_STEPS_PER_RUN) throw new RangeError(`step index ${index} out of range`);
+  const u = runId.slice('run-'.length).split('');
+  u[VERSION_AT] = (index & 0xf).toString(16);
+  u[VARIANT_AT] = (((index >> 4) << 2) | (parseInt(u[VARIANT_AT]!, 16) & 3)).toString(16);
+  return `step-${u.join('')}`;
+}
+
+/** The run and the step number a step id names, or null when it is not a step id. */
+export function stepRef(stepId: string): { runId: string; index: number } | null {
+  if (!STEP_ID_PATTERN.test(stepId)) return null;
+  const u = stepId.slice('step-'.length).split('');
+  const version = parseInt(u[VERSION_AT]!, 16);
+  const variant = parseInt(u[VARIANT_AT]!, 16);
+  u[VERSION_AT] = '4';
+  u[VARIANT_AT] = (8 | (variant & 3)).toString(16);
+  return { runId: `run-${u.join('')}`, index: version | ((variant >> 2) << 4) };
 }
 
 export const StepStatus = z.enum(['pending', 'success', 'failed', 'cancelled']);
@@ -88,25 +116,75 @@ export const StoredStep = Step.extend({
 });
 export type StoredStep = z.infer<typeof StoredStep>;
 
-/** The stored form of a processor's step (throws a ZodError on invalid input). */
-export function makeStep(input: StepInput, ids: { runId: string; agentId: string; id?: StepId }): StoredStep {
+/**
+ * How a step is kept: one field of the run's hash (`step<n>`, 1-based), a JSON array in a fixed order
+ * with trailing nulls dropped, and times as offsets from the run's creation, so that a typical step stays
+ * under 64 bytes and the run hash keeps Redis's compact encoding (see record.ts). Nothing else is stored
+ * per step: a step is written, reset and removed with its run's hash.
+ */
+export function encodeStep(input: StepInput, createdUs: number): string {
   const s = StepInput.parse(input);
-  return {
-    id: ids.id ?? newStepId(),
-    run_id: ids.runId,
-    agent_id: ids.agentId,
-    model: s.model ?? null,
-    provider_name: s.provider_name ?? null,
-    prompt_tokens: s.prompt_tokens ?? null,
-    completion_tokens: s.completion_tokens ?? null,
-    total_tokens: s.total_tokens ?? (s.prompt_tokens != null && s.completion_tokens != null ? s.prompt_tokens + s.completion_tokens : null),
-    stop_reason: s.stop_reason ?? null,
-    status: s.status,
-    step_start_ns: s.step_start_ns ?? null,
-    llm_request_start_ns: s.llm_request_start_ns ?? null,
-    llm_request_ns: s.llm_request_ns ?? null,
-    step_ns: s.step_ns ?? null,
+  const base = createdUs * 1000;
+  const off = (ns: number | null | undefined) => (ns == null ? null : Math.round(ns - base));
+  const total = s.total_tokens ?? (s.prompt_tokens != null && s.completion_tokens != null ? s.prompt_tokens + s.completion_tokens : null);
+  const fields: unknown[] = [
+    s.status,
+    s.stop_reason ?? null,
+    s.prompt_tokens ?? null,
+    s.completion_tokens ?? null,
+    total,
+    off(s.step_start_ns),
+    off(s.llm_request_start_ns),
+    s.llm_request_ns ?? null,
+    s.step_ns ?? null,
+    s.model ?? null,
+    s.provider_name ?? null,
+  ];
+  while (fields.length > 1 && fields.at(-1) === null) fields.pop();
+  return JSON.stringify(fields);
+}
+
+/** A step back from its field in the run hash. */
+export function decodeStep(value: string, run: { id: string; agentId: string; createdUs: number }, index: number): StoredStep {
+  const f = JSON.parse(value) as unknown[];
+  const base = run.createdUs * 1000;
+  const at = <T>(i: number) => (f[i] ?? null) as T | null;
+  const abs = (i: number) => {
+    const o = at<number>(i);
+    return o === null ? null : base + o;
   };
+  return {
+    id: stepIdOf(run.id, index),
+    run_id: run.id,
+    agent_id: run.agentId,
+    model: at<string>(9),
+    provider_name: at<string>(10),
+    prompt_tokens: at<number>(2),
+    completion_tokens: at<number>(3),
+    total_tokens: at<number>(4),
+    stop_reason: at<StopReasonType>(1),
+    status: (at<StepStatus>(0) ?? 'success'),
+    step_start_ns: abs(5),
+    llm_request_start_ns: abs(6),
+    llm_request_ns: at<number>(7),
+    step_ns: at<number>(8),
+  };
+}
+
+/** Steps to write with a batch: the attempt's step count after them, and their run-hash fields and values. */
+export interface StepWrites {
+  count: number;
+  fields: string[];
+}
+
+/** As the scripts take them: `[count, field, value, …]` in JSON, or '' for none. */
+export function stepWritesArg(w: StepWrites | null | undefined): string {
+  return w ? JSON.stringify([w.count, ...w.fields]) : '';
+}
+
+/** The run-hash field of step `index` (0-based). */
+export function stepField(index: number): string {
+  return `step${index + 1}`;
 }
 
 export function stepOf(s: StoredStep): Step {

@@ -17,6 +17,7 @@ import {
   type StopReasonType,
 } from './schema.ts';
 import { runScripts, type ScriptRunner } from './scripts.ts';
+import { decodeStep, stepField, stepRef, stepWritesArg, type StepWrites, type StoredStep } from './steps.ts';
 import { defaultStopReason, isTerminal, statusOfStopReason } from './status.ts';
 
 export interface RunStoreOptions {
@@ -36,6 +37,8 @@ export interface TransitionOptions {
   messages?: readonly string[];
   /** When the first of `messages` was emitted (epoch µs), for ttft_ns. */
   messagesAtUs?: number;
+  /** Steps of the asking attempt not written yet, written with the move (a running run only). */
+  steps?: StepWrites | null;
 }
 
 export type TransitionResult =
@@ -167,12 +170,38 @@ export class RunStore {
   }
 
   /**
-   * Appends message JSONs of `attempt` in order; returns the first's seq id, or 0 as `emit`.
+   * Appends message JSONs of `attempt` in order, and writes the steps it recorded since, in one step;
+   * returns the first message's seq id (-1 when there were only steps), or 0 as `emit`.
    * `firstAtUs` is when the first was emitted: ttft_ns is measured to then, not to when it reached Redis.
    */
-  async emitMany(id: string, attempt: number, messages: readonly string[], firstAtUs: number): Promise<number> {
-    return Number(await this.#scripts.emitMessage(this.keys.run(id), this.keys.messages(id), attempt, firstAtUs, ...messages));
+  async emitMany(id: string, attempt: number, messages: readonly string[], firstAtUs: number, steps?: StepWrites | null): Promise<number> {
+    return Number(
+      await this.#scripts.emitMessage(this.keys.run(id), this.keys.messages(id), attempt, firstAtUs, stepWritesArg(steps), ...messages),
+    );
   }
+
+  /** A run's steps in the order they were recorded, or null when the run does not exist. */
+  async steps(id: string): Promise<StoredStep[] | null> {
+    const h = await this.redis.hgetall(this.keys.run(id));
+    if (h.id === undefined) return null;
+    const run = { id, agentId: h.agent_id!, createdUs: Number(h.created_us) };
+    const out: StoredStep[] = [];
+    for (let i = 0; i < Number(h.steps ?? 0); i++) {
+      const v = h[stepField(i)];
+      if (v !== undefined) out.push(decodeStep(v, run, i));
+    }
+    return out;
+  }
+
+  /** One step by its id (which names its run, see steps.ts), or null. */
+  async step(stepId: string): Promise<StoredStep | null> {
+    const ref = stepRef(stepId);
+    if (!ref) return null;
+    const [agentId, createdUs, count, v] = await this.redis.hmget(this.keys.run(ref.runId), 'agent_id', 'created_us', 'steps', stepField(ref.index));
+    if (agentId == null || v == null || ref.index >= Number(count ?? 0)) return null;
+    return decodeStep(v, { id: ref.runId, agentId, createdUs: Number(createdUs) }, ref.index);
+  }
+
 
   /**
    * Moves a run, atomically, along the status machine. A terminal move takes the stop reason given or
@@ -197,6 +226,7 @@ export class RunStore {
       o.totalDurationNs ?? '',
       STREAM_LINGER_MS,
       o.messagesAtUs ?? '',
+      stepWritesArg(o.steps),
       ...(o.messages ?? []),
     )) as [number, RunStatus?, number?, string?, string?, number?, string[]?, string?];
     switch (r[0]) {

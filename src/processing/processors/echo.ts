@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { StopReasonType } from '../runs/schema.ts';
-import { defineProcessor, RunFailure, sleep } from './processor.ts';
+import { StopReasonType } from '../../runs/schema.ts';
+import { epochNanos } from '../../runs/steps.ts';
+import { defineProcessor, RunFailure, sleep } from '../processor.ts';
 
 /** The optional fields the echo processor follows (CONTRACT section 5). */
 const EchoInput = z.looseObject({
@@ -44,17 +45,31 @@ export const echoProcessor = defineProcessor({
     const text = echoText(input);
     const tokens = tokenize(text);
     const messageId = `message-${randomUUID()}`;
+    // The whole answer is echo's one "model call": one step, as Letta records one per LLM request.
+    const startNs = epochNanos();
     await sleep(opts.ttft_ms ?? 0, signal);
     for (const [i, token] of tokens.entries()) {
       if (i > 0) await sleep(opts.token_ms ?? 0, signal);
       if (signal.aborted) throw signal.reason;
       void context.emit({ id: messageId, message_type: 'assistant_message', content: token });
     }
+    const stopReason = opts.fail !== undefined ? 'error' : (opts.stop_reason ?? 'end_turn');
+    const tookNs = epochNanos() - startNs;
+    const usage = { prompt_tokens: tokens.length, completion_tokens: tokens.length, total_tokens: 2 * tokens.length, step_count: 1 };
+    context.step({
+      model: 'echo',
+      prompt_tokens: usage.prompt_tokens,
+      completion_tokens: usage.completion_tokens,
+      total_tokens: usage.total_tokens,
+      stop_reason: stopReason,
+      status: opts.fail !== undefined ? 'failed' : 'success',
+      step_start_ns: startNs,
+      llm_request_start_ns: startNs,
+      llm_request_ns: tookNs,
+      step_ns: tookNs,
+    });
     if (opts.fail !== undefined) throw new RunFailure(opts.fail);
-    return {
-      stop_reason: opts.stop_reason ?? 'end_turn',
-      usage: { prompt_tokens: tokens.length, completion_tokens: tokens.length, total_tokens: 2 * tokens.length, step_count: 1 },
-    };
+    return { stop_reason: stopReason, usage };
   },
 });
 

@@ -41,3 +41,18 @@ local function append_messages(run_key, stream_key, args, from, to, now_us, ttft
   end
   return first
 end
+
+-- Writes steps into the run hash (see steps.ts): steps_json is '' or the JSON array
+-- [the attempt's step count, field, value, ...].
+local function write_steps(run_key, steps_json)
+  if steps_json == '' then return end
+  local s = cjson.decode(steps_json)
+  redis.call('HSET', run_key, 'steps', s[1], unpack(s, 2))
+end
+
+-- Removes the steps of an abandoned attempt from the run hash.
+local function reset_steps(run_key)
+  local n = tonumber(redis.call('HGET', run_key, 'steps') or '0')
+  for i = 1, n do redis.call('HDEL', run_key, 'step' .. i) end
+  redis.call('HDEL', run_key, 'steps')
+end

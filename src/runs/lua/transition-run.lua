@@ -9,7 +9,8 @@
 -- ARGV[10] completed_at override (epoch µs) or ''   ARGV[11] total_duration_ns override or ''
 -- ARGV[12] how long the stream lingers after the end (ms), for readers blocked on it
 -- ARGV[13] when the first of those messages was emitted (epoch µs; for ttft_ns) or ''
--- ARGV[14..] messages of the asking attempt still to append before the run ends (a running run only)
+-- ARGV[14] steps of the asking attempt still to write ('' or [count, field, value, ...] in JSON)
+-- ARGV[15..] messages of the asking attempt still to append before the run ends (a running run only)
 -- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or '', first appended seq, and when a
 -- callback was queued: the run's fields, its message log} moved, {0, status} already there, {-1} missing, {-2, status} illegal,
 -- {-3, status} the asking attempt is not the current one.
@@ -41,7 +42,10 @@ if TERMINAL[to] then
   if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'usage', ARGV[9]) end
   redis.call('ZADD', p .. ':expiry', math.floor(tonumber(done_us) / 1000) + tonumber(ARGV[7]), id)
   local first = 0
-  if from == 'running' then first = append_messages(KEYS[1], KEYS[2], ARGV, 14, #ARGV, ARGV[13], cur[6], cur[4]) end
+  if from == 'running' then
+    write_steps(KEYS[1], ARGV[14])
+    first = append_messages(KEYS[1], KEYS[2], ARGV, 15, #ARGV, ARGV[13], cur[6], cur[4])
+  end
   local mseq = redis.call('HINCRBY', KEYS[1], 'msg_seq', 1)
   redis.call('XADD', KEYS[2], mseq .. '-0', 's', ARGV[5])
   -- Compact the stream into the message log; the stream stays a little while so that readers blocked
