@@ -9,7 +9,6 @@ import { Metrics } from '../monitoring/metrics.ts';
 import { observeRequests, registerMetricsRoute } from '../monitoring/metrics-routes.ts';
 import { queueRoutes } from '../monitoring/queue-routes.ts';
 import type { Runhook } from '../runhook.ts';
-import { StreamHub } from '../streams/stream-hub.ts';
 import { bearerAuth } from './auth.ts';
 import { registerDocs } from './docs.ts';
 import { installErrorHandler } from './error-handler.ts';
@@ -18,6 +17,7 @@ import { agentRoutes } from './routes/agents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { runDetailRoutes } from './routes/run-details.ts';
 import { runRoutes } from './routes/runs.ts';
+import { stepRoutes } from './routes/steps.ts';
 import { SHUTDOWN, streamRoutes } from './routes/stream.ts';
 import type { ApiDeps, ApiInstance } from './types.ts';
 import { serializerCompiler, validatorCompiler } from './validation.ts';
@@ -62,13 +62,10 @@ export async function buildApi({ config, runhook, log, metrics = new Metrics({ r
   observeRequests(app, metrics);
   await registerDocs(app, PACKAGE.version);
 
-  const hub = new StreamHub({ redis: runhook.redis, keyPrefix: config.keyPrefix, log });
-  metrics.observeStreams(hub);
-  const deps: ApiDeps = { config, runhook, streams: new Set(), hub };
+  const deps: ApiDeps = { config, runhook, streams: new Set() };
   app.addHook('preClose', async () => {
     for (const c of deps.streams) c.abort(SHUTDOWN);
   });
-  app.addHook('onClose', () => hub.close());
 
   healthRoutes(app, deps);
   await app.register(
@@ -77,6 +74,7 @@ export async function buildApi({ config, runhook, log, metrics = new Metrics({ r
       if (config.rateLimitPerMinute > 0) v1.addHook('onRequest', rateLimit(runhook.redis, config.keyPrefix, config.rateLimitPerMinute));
       runRoutes(v1, deps);
       runDetailRoutes(v1, deps);
+      stepRoutes(v1, deps);
       agentRoutes(v1, deps);
       streamRoutes(v1, deps);
       queueRoutes(v1, runhook);
