@@ -22,7 +22,7 @@ const USAGE = `usage: runhook <command>
 /** A Runhook on its own fail-fast connection to the configured Redis (never started here), for `fn`. */
 async function withRunhook<T>(fn: (runhook: Runhook) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr, config.logFormat);
   const target = await resolveRedis(config, log, { startIfMissing: false });
   const redis = createRedis(target.target, 'api');
   redis.on('error', () => {});

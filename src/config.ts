@@ -88,6 +88,8 @@ const EnvSchema = z.object({
   RUNHOOK_METRICS_PORT: int(0).max(65535).optional(),
   RUNHOOK_TRACING: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  RUNHOOK_REQUEST_LOG: z.enum(['all', 'errors', 'off']).default('errors'),
 });
 
 export interface Config {
@@ -141,6 +143,10 @@ export interface Config {
   /** OpenTelemetry spans for queue adds and job processing (bullmq-otel), into whatever SDK the user set up. */
   readonly tracing: boolean;
   readonly logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+  /** Undefined: pretty lines when the output is a terminal, JSON lines otherwise. */
+  readonly logFormat: 'json' | 'pretty' | undefined;
+  /** Which API requests get a log line: every one, those answered 4xx/5xx, or none. */
+  readonly requestLog: z.infer<typeof EnvSchema>['RUNHOOK_REQUEST_LOG'];
 }
 
 /** Reads the environment once. Throws a ConfigError naming every invalid variable. */
@@ -196,6 +202,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metricsPort: e.RUNHOOK_METRICS_PORT,
     tracing: e.RUNHOOK_TRACING,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
+    requestLog: e.RUNHOOK_REQUEST_LOG,
   });
 }
 

@@ -14,7 +14,11 @@ export function closeOnSignals(close: () => Promise<void>, log: Logger): void {
     closing = true;
     log.info({ signal }, 'shutting down');
     close().then(
-      () => process.exit(0),
+      () => {
+        // Written before exit, as every line is (see logger.ts): the last thing an operator reads.
+        log.info({ signal }, 'stopped');
+        process.exit(0);
+      },
       (err: Error) => {
         log.error({ err: err.message }, 'shutdown failed');
         process.exit(1);

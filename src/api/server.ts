@@ -13,6 +13,7 @@ import { bearerAuth } from './auth.ts';
 import { registerDocs } from './docs.ts';
 import { installErrorHandler } from './error-handler.ts';
 import { rateLimit } from './rate-limit.ts';
+import { RequestLog } from './request-log.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { runDetailRoutes } from './routes/run-details.ts';
@@ -52,6 +53,8 @@ function acceptEmptyJson(app: FastifyInstance): void {
 export async function buildApi({ config, runhook, log, metrics = new Metrics({ runhook, log }) }: ApiOptions): Promise<ApiInstance> {
   const app = Fastify({
     loggerInstance: log.child({ part: 'api' }) as FastifyBaseLogger,
+    // One line per request, by default only for 4xx/5xx (RUNHOOK_REQUEST_LOG).
+    logController: new RequestLog(config.requestLog),
     bodyLimit: config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<ZodTypeProvider>();

@@ -43,6 +43,8 @@ describe('configuration', () => {
     ['RUNHOOK_CALLBACK_ALLOW_PRIVATE', 'sometimes'],
     ['RUNHOOK_PREFIX', 'has space'],
     ['LOG_LEVEL', 'loud'],
+    ['LOG_FORMAT', 'fancy'],
+    ['RUNHOOK_REQUEST_LOG', 'some'],
   ])('refuses an invalid %s with a message that names it', (name, value) => {
     let error: unknown;
     try {
