@@ -84,13 +84,19 @@ export class RunWorker {
     const { record } = started;
     this.#active.add(runId);
     const context = new RunContext(record, attempt, log, store, signal, (reason) => this.#abort(runId, reason));
+    // Whether the signal had aborted when the processor returned; undefined until it returns.
+    let abortedAtReturn: boolean | undefined;
     try {
       const result = (await processor.run({ run: record.run, input: record.input, signal, context })) ?? {};
+      // Read at once: a processor that returned after its signal aborted may have stopped short, but an
+      // abort that comes later (a shutdown's grace period ending while the last messages are written) is
+      // not its outcome and must not fail a run that succeeded.
+      abortedAtReturn = signal.aborted;
       // Messages still buffered go with the terminal move; earlier batches must have landed first.
       const last = context.takeBuffered();
       const steps = context.takeSteps();
       await context.flush();
-      if (signal.aborted) throw signal.reason;
+      if (abortedAtReturn) throw signal.reason;
       if (result.usage) context.reportUsage(result.usage);
       const stopReason = result.stop_reason ?? 'end_turn';
       const status = statusOfStopReason(stopReason);
@@ -108,7 +114,7 @@ export class RunWorker {
       return { stop_reason: stopReason };
     } catch (err) {
       await context.flush().catch(() => {});
-      return await this.#fail(job, err, abortReasonOf(signal), context, log);
+      return await this.#fail(job, err, abortedAtReturn === false ? undefined : abortReasonOf(signal), context, log);
     } finally {
       this.#active.delete(runId);
     }

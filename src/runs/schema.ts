@@ -80,6 +80,11 @@ export const CallbackUrl = z
   }, 'callback_url must be an absolute http(s) URL');
 
 const Timestamp = z.string();
+/**
+ * A time a caller gives (RunUpdate's completed_at): ISO 8601 with a real calendar date; with no offset it
+ * is UTC, as Letta stores naive times.
+ */
+export const GivenTimestamp = z.iso.datetime({ offset: true, local: true });
 const NonNegativeInt = z.number().int().nonnegative();
 
 export const Run = z.object({
@@ -125,7 +130,7 @@ export type RunCreateParsed = z.output<typeof RunCreate>;
 /** Letta's RunUpdate: these fields only; anything else is dropped, as Letta does. */
 export const RunUpdate = z.object({
   status: RunStatus.optional(),
-  completed_at: Timestamp.nullish(),
+  completed_at: GivenTimestamp.nullish(),
   stop_reason: StopReasonType.nullish(),
   metadata: Metadata.nullish(),
   metadata_: Metadata.nullish(),

@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { RedisClient } from '../queue/connection.ts';
-import { isoToMicros, nowMicros } from '../clock.ts';
+import { isoToMicros, microsToIso, nowMicros } from '../clock.ts';
 import { IllegalTransitionError, InvalidInputError, RunNotFoundError } from '../errors.ts';
 import { RunKeys } from './keys.ts';
 import { flatToHash, hashToRecord, newRunFields, type RunRecord } from './record.ts';
 import {
   RunCreate,
   type CallbackAttempt,
+  GivenTimestamp,
+  type Metadata,
   RunListQuery,
   newRunId,
   type Run,
@@ -54,7 +56,23 @@ export type TransitionResult =
   | { outcome: 'unchanged'; status: RunStatus }
   | { outcome: 'illegal'; status: RunStatus }
   | { outcome: 'stale'; status: RunStatus }
+  /** The completed_at given is before the run was created (a RunUpdate's). */
+  | { outcome: 'before_created'; status: RunStatus; createdUs: number }
   | { outcome: 'missing' };
+
+/** A RunUpdate's parts that ride with its move, in the same script. */
+interface UpdateStep extends TransitionOptions {
+  /** Replaces the run's metadata (null removes it); undefined keeps it. */
+  metadata?: Metadata | null;
+  /** A terminal run asked for its own status with another stop reason is illegal, not a no-op. */
+  strictStopReason?: boolean;
+}
+
+/**
+ * How far ahead of this server's clock a RunUpdate's completed_at may be (clock skew between the
+ * caller and the server); later is refused. Retention never counts from it either way.
+ */
+export const COMPLETED_AT_MAX_SKEW_MS = 5_000;
 
 /** A run as its terminal move left it: its hash fields and its compacted message log. */
 export interface EndedRun {
@@ -65,6 +83,8 @@ export interface EndedRun {
 export type StartResult =
   | { outcome: 'started'; record: RunRecord }
   | { outcome: 'ended'; status: RunStatus }
+  /** A newer attempt holds the run: this one must not run it. */
+  | { outcome: 'stale'; attempt: number }
   | { outcome: 'missing' };
 
 /** One entry of a run's message stream: a message the processor emitted, or the closing stop reason. */
@@ -160,6 +180,7 @@ export class RunStore {
       attempt,
     )) as unknown[];
     if (r[0] === -1) return { outcome: 'missing' };
+    if (r[0] === -2) return { outcome: 'stale', attempt: Number(r[1]) };
     if (r[0] === 0) return { outcome: 'ended', status: r[1] as RunStatus };
     return { outcome: 'started', record: hashToRecord(flatToHash(r.slice(1))) };
   }
@@ -202,13 +223,17 @@ export class RunStore {
     return decodeStep(v, { id: ref.runId, agentId, createdUs: Number(createdUs) }, ref.index);
   }
 
-
   /**
    * Moves a run, atomically, along the status machine. A terminal move takes the stop reason given or
    * the status's default (end_turn, error, cancelled).
    */
   async transition(id: string, to: RunStatus, o: TransitionOptions = {}): Promise<TransitionResult> {
-    const stopReason = isTerminal(to) ? (o.stopReason ?? defaultStopReason(to)) : null;
+    return this.#transition(id, to, o);
+  }
+
+  /** transition-run.lua; `to` '' changes only the metadata (a RunUpdate without a status). */
+  async #transition(id: string, to: RunStatus | '', o: UpdateStep): Promise<TransitionResult> {
+    const stopReason = to !== '' && isTerminal(to) ? (o.stopReason ?? defaultStopReason(to)) : null;
     const r = (await this.#scripts.transitionRun(
       this.keys.run(id),
       this.keys.messages(id),
@@ -226,6 +251,8 @@ export class RunStore {
       o.totalDurationNs ?? '',
       STREAM_LINGER_MS,
       o.messagesAtUs ?? '',
+      o.metadata === undefined ? '' : o.metadata === null ? 'null' : JSON.stringify(o.metadata),
+      o.strictStopReason ? '1' : '',
       stepWritesArg(o.steps),
       ...(o.messages ?? []),
     )) as [number, RunStatus?, number?, string?, string?, number?, string[]?, string?];
@@ -240,6 +267,8 @@ export class RunStore {
         return { outcome: 'illegal', status: r[1]! };
       case -3:
         return { outcome: 'stale', status: r[1]! };
+      case -4:
+        return { outcome: 'before_created', status: r[1]!, createdUs: Number(r[2]) };
       default:
         return { outcome: 'missing' };
     }
@@ -253,32 +282,46 @@ export class RunStore {
     return this.require(id);
   }
 
-  /** Applies Letta's RunUpdate: metadata is replaced; a status or stop reason moves the run. */
+  /**
+   * Applies Letta's RunUpdate as one step (transition-run.lua): the status or stop reason moves the run,
+   * the metadata is replaced, `completed_at` and `total_duration_ns` are taken, all together or not at
+   * all, so a callback carries the metadata of the same step and an update racing a delete or retention
+   * never leaves a stray run key. `completed_at` must be a real time, not before `created_at` and at
+   * most COMPLETED_AT_MAX_SKEW_MS past this server's clock; retention counts from the server's clock.
+   */
   async update(id: string, patch: RunUpdate): Promise<Run> {
-    const current = await this.requireRecord(id);
-    const metadata = patch.metadata ?? patch.metadata_;
+    const metadata = patch.metadata !== undefined ? patch.metadata : patch.metadata_;
     const stopReason = patch.stop_reason ?? undefined;
     const to = patch.status ?? (stopReason ? statusOfStopReason(stopReason) : undefined);
     if (to && stopReason && isTerminal(to) && statusOfStopReason(stopReason) !== to) {
       throw new InvalidInputError(`stop_reason ${stopReason} implies status ${statusOfStopReason(stopReason)}, not ${to}`);
     }
-    if (to && to !== current.run.status) {
-      let completedUs: number | undefined;
-      if (patch.completed_at) {
-        completedUs = isoToMicros(patch.completed_at);
-        if (completedUs === undefined) throw new InvalidInputError('completed_at is not a valid timestamp');
+    let completedUs: number | undefined;
+    if (patch.completed_at && to && isTerminal(to)) {
+      const given = GivenTimestamp.safeParse(patch.completed_at);
+      // A time with no offset is UTC (Date.parse would read it in the server's time zone).
+      completedUs = given.success ? isoToMicros(/(Z|[+-]\d\d:?\d\d)$/i.test(given.data) ? given.data : `${given.data}Z`) : undefined;
+      if (completedUs === undefined) throw new InvalidInputError('completed_at is not a valid timestamp', { completed_at: patch.completed_at });
+      if (completedUs > nowMicros() + COMPLETED_AT_MAX_SKEW_MS * 1000) {
+        throw new InvalidInputError(`completed_at is in the future (more than ${COMPLETED_AT_MAX_SKEW_MS} ms past the server's clock)`, {
+          completed_at: patch.completed_at,
+        });
       }
-      await this.move(id, to, {
-        stopReason: stopReason ?? null,
-        ...(completedUs !== undefined && { completedUs }),
-        ...(patch.total_duration_ns != null && { totalDurationNs: patch.total_duration_ns }),
-      });
-    } else if (to && to === current.run.status && isTerminal(to) && stopReason && stopReason !== current.run.stop_reason) {
-      throw new IllegalTransitionError(id, current.run.status, to);
     }
-    if (metadata !== undefined) {
-      if (metadata === null) await this.redis.hdel(this.keys.run(id), 'metadata');
-      else await this.redis.hset(this.keys.run(id), 'metadata', JSON.stringify(metadata));
+    const r = await this.#transition(id, to ?? '', {
+      stopReason: stopReason ?? null,
+      strictStopReason: stopReason !== undefined,
+      ...(metadata !== undefined && { metadata }),
+      ...(completedUs !== undefined && { completedUs }),
+      ...(patch.total_duration_ns != null && { totalDurationNs: patch.total_duration_ns }),
+    });
+    if (r.outcome === 'missing') throw new RunNotFoundError(id);
+    if (r.outcome === 'illegal' || r.outcome === 'stale') throw new IllegalTransitionError(id, r.status, to ?? r.status);
+    if (r.outcome === 'before_created') {
+      throw new InvalidInputError(`completed_at is before the run was created (${microsToIso(r.createdUs)})`, {
+        completed_at: patch.completed_at,
+        created_at: microsToIso(r.createdUs),
+      });
     }
     return this.require(id);
   }
