@@ -7,6 +7,7 @@ export const SCENARIOS = [
   'api_create',
   'list_cost_growth',
   'memory',
+  'streaming',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -31,6 +32,8 @@ export interface BenchParams {
   api: { connections: number; durationSec: number; warmupSec: number };
   list: { small: number; large: number; loadBudgetSec: number; queries: number; warmupQueries: number; agents: number };
   memory: { n: number; rounds: number };
+  /** Runs at once, each streaming this many content chunks from the model server; then a ttft pass of quietRuns one at a time. */
+  streaming: { runs: number; chunks: number; quietRuns: number };
   only: ReadonlySet<ScenarioName>;
   out: string;
   appendOnly: boolean;
@@ -49,6 +52,7 @@ const FULL = {
   api: { connections: 50, durationSec: 10, warmupSec: 2 },
   list: { small: 10_000, large: 1_000_000, loadBudgetSec: 200, queries: 300, warmupQueries: 50, agents: 10 },
   memory: { n: 100_000, rounds: 1 },
+  streaming: { runs: 50, chunks: 500, quietRuns: 200 },
 };
 
 const QUICK: typeof FULL = {
@@ -60,6 +64,7 @@ const QUICK: typeof FULL = {
   api: { connections: 50, durationSec: 2, warmupSec: 0 },
   list: { small: 2_000, large: 20_000, loadBudgetSec: 20, queries: 50, warmupQueries: 10, agents: 2 },
   memory: { n: 2_000, rounds: 1 },
+  streaming: { runs: 50, chunks: 500, quietRuns: 50 },
 };
 
 const USAGE = `npm run bench [-- options]
@@ -124,6 +129,7 @@ export function parseOptions(argv: string[]): BenchParams {
     api: base.api,
     list: base.list,
     memory: base.memory,
+    streaming: base.streaming,
     only: only.size > 0 ? only : new Set(SCENARIOS),
     out,
     appendOnly: values.aof,

@@ -14,6 +14,7 @@ import { apiCreate } from './scenarios/api-create.ts';
 import { callbackLatency } from './scenarios/callback-latency.ts';
 import { listCostGrowth } from './scenarios/list-cost.ts';
 import { memory } from './scenarios/memory.ts';
+import { streaming } from './scenarios/streaming.ts';
 import { throughput, throughputCallbacks } from './scenarios/throughput.ts';
 import { printTable } from './table.ts';
 
@@ -24,6 +25,7 @@ const ALL: Record<ScenarioName, Scenario> = {
   api_create: apiCreate,
   list_cost_growth: listCostGrowth,
   memory,
+  streaming,
 };
 
 const UNITS: Record<ScenarioName, string> = {
@@ -33,6 +35,7 @@ const UNITS: Record<ScenarioName, string> = {
   api_create: 'requests/s',
   list_cost_growth: 'x (p50 at large / p50 at small)',
   memory: 'bytes of Redis per retained run',
+  streaming: 'chunks/s',
 };
 
 async function main(): Promise<void> {
