@@ -18,7 +18,7 @@ export interface RunhookClientOptions {
 export interface ListRunsQuery {
   agent_id?: string;
   statuses?: RunStatus[];
-  /** true: only created or running runs. */
+  /** true: only created or running runs (ignored when `statuses` is given, as in Letta). */
   active?: boolean;
   background?: boolean;
   stop_reason?: StopReasonType;
@@ -81,7 +81,7 @@ export class RunhookClient {
     for (;;) {
       const page = await this.listRuns({ ...query, ...(after && { after }) });
       yield* page;
-      if (page.length < (query.limit ?? 50)) return;
+      if (page.length < (query.limit ?? 100)) return;
       after = page.at(-1)!.id;
     }
   }

@@ -19,9 +19,18 @@ export class ConfigError extends RunhookError {
   readonly status = 500;
 }
 
+/**
+ * Input the schemas (or a rule about a request) refuse: 422, as Letta's FastAPI answers it, so the Letta
+ * SDK raises UnprocessableEntityError; the API adds Letta's `detail` list beside the error object.
+ */
 export class InvalidInputError extends RunhookError {
   readonly code = 'INVALID_INPUT';
-  readonly status = 400;
+  readonly status: number = 422;
+}
+
+/** A request body that is not JSON at all (malformed, empty, a bad content-length): still a 400. */
+export class MalformedBodyError extends InvalidInputError {
+  override readonly status: number = 400;
 }
 
 export class UnauthorizedError extends RunhookError {

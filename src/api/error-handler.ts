@@ -3,6 +3,7 @@ import { ZodError } from 'zod';
 import {
   InternalError,
   InvalidInputError,
+  MalformedBodyError,
   NotFoundError,
   PayloadTooLargeError,
   RateLimitedError,
@@ -11,11 +12,17 @@ import {
   UnsupportedMediaTypeError,
 } from '../errors.ts';
 import type { RedisClient } from '../queue/connection.ts';
-import { invalidInput } from './validation.ts';
+import { fastApiDetail, invalidInput, type FastApiIssue } from './validation.ts';
 
-/** The one error body of the API (CONTRACT section 3). */
-export function errorBody(e: RunhookError): { error: { code: string; message: string; details?: unknown } } {
-  return { error: { code: e.code, message: e.message, ...(e.details !== undefined && { details: e.details }) } };
+/**
+ * The one error body of the API (CONTRACT section 3). Invalid input also carries Letta's `detail` list
+ * (FastAPI's shape), which the Letta SDK and FastAPI clients read.
+ */
+export function errorBody(e: RunhookError): { error: { code: string; message: string; details?: unknown }; detail?: FastApiIssue[] } {
+  return {
+    error: { code: e.code, message: e.message, ...(e.details !== undefined && { details: e.details }) },
+    ...(e instanceof InvalidInputError && { detail: fastApiDetail(e) }),
+  };
 }
 
 export function sendError(reply: FastifyReply, e: RunhookError): FastifyReply {
@@ -54,8 +61,9 @@ export function toRunhookError(err: unknown, redis: RedisClient, bodyLimit: numb
       return new UnsupportedMediaTypeError('request bodies must be application/json');
   }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    // Fastify's own refusals (malformed JSON, a bad content-length, ...): the caller's input.
-    return new InvalidInputError(e.message);
+    // Fastify's own refusals (malformed JSON, an empty body, a bad content-length, ...): a body that is
+    // not JSON stays a 400, where what the schemas refuse is a 422.
+    return new MalformedBodyError(e.message);
   }
   if (e instanceof Error && isRedisDown(e, redis)) {
     return new RedisUnavailableError('redis is unavailable; try again shortly', { retry_after_s: 1 });

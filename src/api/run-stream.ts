@@ -1,6 +1,7 @@
 import { Cluster } from 'ioredis';
 import { ready, type RedisClient } from '../queue/connection.ts';
-import type { Run } from '../runs/schema.ts';
+import type { RunRecord } from '../runs/record.ts';
+import { RunUsage, type Run } from '../runs/schema.ts';
 import { isTerminal } from '../runs/status.ts';
 import { parseStreamEntry, type RunStore, type StreamEntry } from '../runs/store.ts';
 import type { SseWriter } from './sse.ts';
@@ -44,11 +45,17 @@ export async function streamRun(o: RunStreamOptions): Promise<void> {
     return false;
   };
 
+  /**
+   * The end of an ended run's stream, as Letta's: the stop reason (unless the client saw it already),
+   * always `usage_statistics` (zeros when the processor reported none), and for a failed run Letta's
+   * `event: error` (an error_message), on which the SDK's stream iterator throws, then `[DONE]`.
+   */
   const finish = async (stop: Extract<StreamEntry, { kind: 'stop' }> | undefined): Promise<void> => {
     if (stop) await o.writer.event({ message_type: 'stop_reason', stop_reason: stop.stop_reason, seq_id: stop.seq_id }, stop.seq_id);
     const record = await o.store.getRecord(o.run.id);
-    if (stop && record?.usage) {
-      await o.writer.event({ message_type: 'usage_statistics', ...record.usage, run_ids: [o.run.id] });
+    if (record && isTerminal(record.run.status)) {
+      await o.writer.event({ message_type: 'usage_statistics', ...(record.usage ?? RunUsage.parse({})), run_ids: [o.run.id] });
+      if (record.run.status === 'failed') await o.writer.error(errorMessage(record));
     }
     await o.writer.done();
   };
@@ -97,6 +104,19 @@ export async function streamRun(o: RunStreamOptions): Promise<void> {
   } finally {
     conn.disconnect();
   }
+}
+
+/** Letta's LettaErrorMessage for a failed run: its stop reason as the error type, its error as the message. */
+function errorMessage(record: RunRecord): Record<string, unknown> {
+  const stop = record.run.stop_reason ?? 'error';
+  return {
+    message_type: 'error_message',
+    run_id: record.run.id,
+    error_type: stop,
+    message: record.error ?? `run failed (${stop})`,
+    detail: null,
+    seq_id: null,
+  };
 }
 
 /** The run's `include_return_message_types`, as Letta applies it to what a run returns. */

@@ -35,16 +35,16 @@ export const RunListParams = z.object({
   agent_id: ShortId.optional(),
   agent_ids: z.array(ShortId).optional().describe('Deprecated in Letta in favour of agent_id; both are accepted'),
   statuses: z.array(RunStatus).optional().describe('Repeat the key for several: statuses=a&statuses=b'),
-  active: queryBool.optional().describe('true: only created or running runs'),
+  active: queryBool.optional().describe('true: only created or running runs; ignored when `statuses` is given (as Letta)'),
   background: queryBool.optional(),
   stop_reason: StopReasonType.optional(),
   conversation_id: ShortId.optional(),
-  before: RunId.optional().describe('Runs that come before this run id in the requested order'),
+  before: RunId.optional().describe('Runs that come before this run id in the requested order (the first `limit` of them)'),
   after: RunId.optional().describe('Runs that come after this run id in the requested order'),
-  limit: limit(50),
+  limit: limit(100),
   order: SortOrder.optional().describe('Default desc: newest first'),
   order_by: z.literal('created_at').optional(),
-  ascending: queryBool.optional().describe("Letta's older flag; `order` wins when both are given"),
+  ascending: queryBool.optional().describe("Letta's older flag; true wins over `order`, as in Letta"),
 });
 
 /** GET /v1/runs/{run_id}/messages: paged by message id, oldest first by default (as Letta). */
@@ -139,6 +139,10 @@ export const ErrorBody = z
       message: z.string(),
       details: z.unknown().optional(),
     }),
+    detail: z
+      .array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() }))
+      .optional()
+      .describe("Invalid input only: Letta's (FastAPI's) list of what was refused, where"),
   })
   .meta({ id: 'Error' });
 

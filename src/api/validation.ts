@@ -29,6 +29,54 @@ export function invalidInput(error: z.ZodError, location: string): InvalidInputE
   return new InvalidInputError(`invalid ${where}: ${first?.message ?? 'invalid input'}${more}`, issues);
 }
 
+/** One entry of Letta's (FastAPI's) `detail` list: where (`['body', 'agent_id']`), what, and its pydantic type. */
+export interface FastApiIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+// FastAPI names the request parts `body`, `query`, `path`, `header`.
+const FASTAPI_PART: Record<string, string> = { params: 'path', headers: 'header', input: 'body', request: 'body' };
+
+/** zod's issue codes as pydantic's error types, so a client that switches on `type` sees Letta's names. */
+function pydanticType(issue: InputIssue): string {
+  const origin = typeof issue.origin === 'string' ? issue.origin : '';
+  switch (issue.code) {
+    case 'invalid_type': {
+      if (/received undefined/.test(issue.message)) return 'missing';
+      const expected = String(issue.expected ?? '');
+      const names: Record<string, string> = { number: 'float', int: 'int', boolean: 'bool', object: 'dict', array: 'list', string: 'string' };
+      return `${names[expected] ?? expected}_type`;
+    }
+    case 'too_big':
+      return origin === 'string' ? 'string_too_long' : origin === 'array' || origin === 'set' ? 'too_long' : 'less_than_equal';
+    case 'too_small':
+      return origin === 'string' ? 'string_too_short' : origin === 'array' || origin === 'set' ? 'too_short' : 'greater_than_equal';
+    case 'invalid_value':
+      return 'enum';
+    case 'invalid_format':
+      return 'string_pattern_mismatch';
+    case 'unrecognized_keys':
+      return 'extra_forbidden';
+    default:
+      return 'value_error';
+  }
+}
+
+/**
+ * An InvalidInputError as Letta's `detail` list: each zod issue with its place, or the error itself
+ * (a bad cursor, a rule about the request) as one `value_error`.
+ */
+export function fastApiDetail(e: InvalidInputError): FastApiIssue[] {
+  const issues = Array.isArray(e.details) ? (e.details as InputIssue[]) : [];
+  if (issues.length > 0 && issues.every((i) => typeof i.location === 'string' && Array.isArray(i.path))) {
+    return issues.map((i) => ({ loc: [FASTAPI_PART[i.location] ?? i.location, ...i.path], msg: i.message, type: pydanticType(i) }));
+  }
+  const cursor = (e.details as { cursor?: unknown } | undefined)?.cursor;
+  return [{ loc: typeof cursor === 'string' ? ['query'] : ['body'], msg: e.message, type: 'value_error' }];
+}
+
 /** Keys of an object schema whose value is an array (under optional/default/nullable wrappers). */
 function arrayKeys(schema: z.ZodType): string[] {
   if (!(schema instanceof ZodObject)) return [];

@@ -161,7 +161,7 @@ export const RunListQuery = z.object({
   conversation_id: ShortId.optional(),
   before: RunId.optional(),
   after: RunId.optional(),
-  limit: z.number().int().min(1).max(MAX_LIST_LIMIT).default(50),
+  limit: z.number().int().min(1).max(MAX_LIST_LIMIT).default(100),
   order: SortOrder.default('desc'),
 });
 export type RunListQuery = z.input<typeof RunListQuery>;

@@ -62,7 +62,7 @@ describe('RunhookClient against a running service', () => {
     expect(err).toBeInstanceOf(ApiResponseError);
     expect(err).toMatchObject({ status: 404, apiCode: 'RUN_NOT_FOUND', code: 'API_ERROR' });
     const bad = await client.createRun({ agent_id: '' }).catch((e: unknown) => e);
-    expect(bad).toMatchObject({ status: 400, apiCode: 'INVALID_INPUT' });
+    expect(bad).toMatchObject({ status: 422, apiCode: 'INVALID_INPUT' });
     const anonymous = new RunhookClient({ baseUrl: api.url });
     try {
       await expect(anonymous.listRuns()).rejects.toMatchObject({ status: 401, apiCode: 'UNAUTHORIZED' });

@@ -66,9 +66,9 @@ describe('listing 2,500 runs over HTTP', () => {
     }
   };
 
-  it('returns newest first by default, 50 to a page', async () => {
+  it('returns newest first by default, 100 to a page (as Letta)', async () => {
     const page = await list('');
-    expect(page.map((r) => r.id)).toEqual(made.slice(-50).reverse().map((m) => m.id));
+    expect(page.map((r) => r.id)).toEqual(made.slice(-100).reverse().map((m) => m.id));
   });
 
   it('walks every run exactly once, in both orders, with after = the last id', async () => {
@@ -81,18 +81,19 @@ describe('listing 2,500 runs over HTTP', () => {
     expect(await walk('limit=1000&ascending=true')).toEqual(all);
   });
 
-  it('walks backwards with before = the first id of the page, as the SDK does once it has a before', async () => {
+  it('walks backwards from a cursor with the opposite order and after; before alone gives the first runs before it (as Letta)', async () => {
     const all = made.map((m) => m.id);
     const newestFirst = [...all].reverse();
     const ids: string[] = [];
-    let before = newestFirst.at(-1)!;
+    let after = newestFirst.at(-1)!;
     for (;;) {
-      const page = await list(`limit=113&before=${before}`);
+      const page = await list(`limit=113&order=asc&after=${after}`);
       if (page.length === 0) break;
-      ids.unshift(...page.map((r) => r.id));
-      before = page[0]!.id;
+      ids.unshift(...page.map((r) => r.id).reverse());
+      after = page.at(-1)!.id;
     }
     expect(ids).toEqual(newestFirst.slice(0, -1));
+    expect((await list(`limit=113&before=${newestFirst.at(-1)}`)).map((r) => r.id)).toEqual(newestFirst.slice(0, 113));
   });
 
   it('walks a filtered list exactly once: agent, statuses, background', async () => {
@@ -111,14 +112,15 @@ describe('listing 2,500 runs over HTTP', () => {
     expect(new Set(stop)).toEqual(new Set(made.filter((m) => m.status === 'completed').map((m) => m.id)));
     const active = await walk('active=true&agent_ids=agent-3&limit=1000');
     expect(new Set(active)).toEqual(new Set(made.filter((m) => m.agent === 'agent-3' && m.status === 'created').map((m) => m.id)));
-    // Nothing can be both active and completed.
-    expect(await list('active=true&statuses=completed')).toEqual([]);
+    // As Letta: statuses, when given, win over active.
+    const completed = await walk('active=true&statuses=completed&limit=1000');
+    expect(new Set(completed)).toEqual(new Set(made.filter((m) => m.status === 'completed').map((m) => m.id)));
   });
 
-  it('answers a cursor that is not a known run id with 400, and a limit over 1000 with 400', async () => {
-    expect((await api.call('/v1/runs?after=run-00000000-0000-4000-8000-000000000000')).status).toBe(400);
-    expect((await api.call('/v1/runs?after=nope')).status).toBe(400);
-    expect((await api.call('/v1/runs?limit=1001')).status).toBe(400);
+  it('answers a cursor that never was a run id with 422, and a limit over 1000 with 422', async () => {
+    expect((await api.call('/v1/runs?after=run-00000000-0000-4000-8000-000000000000')).status).toBe(422);
+    expect((await api.call('/v1/runs?after=nope')).status).toBe(422);
+    expect((await api.call('/v1/runs?limit=1001')).status).toBe(422);
     expect((await api.call('/v1/runs/?limit=1')).status).toBe(200);
   });
 });
@@ -172,7 +174,7 @@ describe("paging a run's messages", () => {
     expect(before.map((m) => m.id)).toEqual(['message-1', 'message-2', 'message-3', 'message-4']);
     const between = await page(id, 'after=message-5&before=message-10&limit=4');
     expect(between.map((m) => m.id)).toEqual(['message-6', 'message-7', 'message-8', 'message-9']);
-    expect((await api.call(`/v1/runs/${id}/messages?after=message-999`)).status).toBe(400);
+    expect((await api.call(`/v1/runs/${id}/messages?after=message-999`)).status).toBe(422);
   });
 
   it("returns only the run's include_return_message_types", async () => {

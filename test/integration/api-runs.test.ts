@@ -39,9 +39,9 @@ describe('the runs API with no worker running', () => {
     expect(JSON.stringify(body)).not.toMatch(/at \w+ \(|node_modules|\.ts:\d+/);
   });
 
-  it('answers wrong types with 400 and the zod issues in details', async () => {
+  it('answers wrong types with 422 and the zod issues in details', async () => {
     const res = await create({ agent_id: 5, background: 'yes' });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     const { error } = await json<ErrorAnswer>(res);
     expect(error.code).toBe('INVALID_INPUT');
     const paths = error.details!.map((d) => d.path.join('.'));
@@ -52,7 +52,7 @@ describe('the runs API with no worker running', () => {
   it('refuses a callback_url that is not an absolute http(s) URL', async () => {
     for (const callback_url of ['ftp://example.com/x', 'not a url', '/relative']) {
       const res = await create({ agent_id: 'a', callback_url });
-      expect(res.status).toBe(400);
+      expect(res.status).toBe(422);
       const { error } = await json<ErrorAnswer>(res);
       expect(error.details!.map((d) => d.path.join('.'))).toContain('callback_url');
     }
@@ -60,12 +60,12 @@ describe('the runs API with no worker running', () => {
 
   it('refuses unknown status values in a list query and in a PATCH', async () => {
     const list = await api.call('/v1/runs?statuses=completed&statuses=bogus');
-    expect(list.status).toBe(400);
+    expect(list.status).toBe(422);
     const { error } = await json<ErrorAnswer>(list);
     expect(error.details![0]).toMatchObject({ location: 'query', path: ['statuses', 1] });
     const run = await json<Run>(await create({ agent_id: 'a' }));
     const patch = await api.call(`/v1/runs/${run.id}`, { method: 'PATCH', json: { status: 'paused' } });
-    expect(patch.status).toBe(400);
+    expect(patch.status).toBe(422);
   });
 
   it('answers a body over the limit with 413 PAYLOAD_TOO_LARGE', async () => {
@@ -175,7 +175,7 @@ describe('the runs API with no worker running', () => {
     expect((await json<ErrorAnswer>(retry)).error.code).toBe('RUN_NOT_ENDED');
     const noUrl = await json<Run>(await create({ agent_id: 'a' }));
     await api.call(`/v1/runs/${noUrl.id}/cancel`, { method: 'POST' });
-    expect((await api.call(`/v1/runs/${noUrl.id}/callback/retry`, { method: 'POST' })).status).toBe(400);
+    expect((await api.call(`/v1/runs/${noUrl.id}/callback/retry`, { method: 'POST' })).status).toBe(422);
   });
 
   it('accepts a body-less POST sent with content-type: application/json', async () => {

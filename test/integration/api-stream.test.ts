@@ -56,7 +56,8 @@ describe("a run's SSE stream", () => {
     expect(seqIds(get)).toEqual([10, 11]);
 
     const end = await readSse(await api.call(`/v1/runs/${run.id}/stream`, { method: 'POST', json: { starting_after: 11 } }));
-    expect(end.map((e) => e.data)).toEqual(['[DONE]']);
+    // Past the stop reason, the stream still closes with the usage (as every stream does), then [DONE].
+    expect(end.map((e) => (e.data === '[DONE]' ? e.data : (JSON.parse(e.data) as { message_type: string }).message_type))).toEqual(['usage_statistics', '[DONE]']);
   });
 
   it('resumes a live run with Last-Event-ID without a gap or a repeat', async () => {
@@ -77,7 +78,7 @@ describe("a run's SSE stream", () => {
   it('refuses a Last-Event-ID that is not a seq id', async () => {
     const run = await createRun(api, { text: 'x' });
     const res = await api.call(`/v1/runs/${run.id}/stream`, { headers: { 'last-event-id': 'abc' } });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
   });
 });
 
@@ -107,7 +108,10 @@ describe('a stream of a run that waits', () => {
       const rest: SseEvent[] = [];
       for await (const e of stream) rest.push(e);
       const data = sseData(rest).filter((d) => d.message_type !== 'ping');
-      expect(data).toEqual([{ message_type: 'stop_reason', stop_reason: 'cancelled', seq_id: 1 }]);
+      expect(data).toEqual([
+        { message_type: 'stop_reason', stop_reason: 'cancelled', seq_id: 1 },
+        { message_type: 'usage_statistics', prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, step_count: 0, run_ids: [run.id] },
+      ]);
       expect(rest.at(-1)!.data).toBe('[DONE]');
     }
   });

@@ -153,7 +153,7 @@ export function runDetailRoutes(app: ApiInstance, { runhook }: ApiDeps): void {
     {
       schema: {
         summary: "Deliver a run's callback again now",
-        description: 'A new delivery with a full retry schedule; 400 if the run has no callback_url, 409 if it has not ended.',
+        description: 'A new delivery with a full retry schedule; 422 if the run has no callback_url, 409 if it has not ended.',
         tags: ['callbacks'],
         params: RunIdParams,
         response: { 202: RunDoc, ...errors },

@@ -7,10 +7,12 @@ import type { ApiDeps, ApiInstance } from '../types.ts';
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const ACTIVE: readonly RunStatus[] = ['created', 'running'];
 
-/** Letta's list parameters → the store's query; null when the filters cannot match anything. */
+/**
+ * Letta's list parameters → the store's query; null when the filters cannot match anything. Where they
+ * overlap, Letta's rules: `statuses` wins over `active`, and `ascending=true` over `order`.
+ */
 export function toStoreQuery(q: z.output<typeof RunListParams>): RunListQuery | null {
-  let statuses = q.statuses;
-  if (q.active) statuses = (statuses ?? ACTIVE).filter((s) => ACTIVE.includes(s));
+  const statuses = q.statuses ?? (q.active ? [...ACTIVE] : undefined);
   if (statuses && statuses.length === 0) return null;
   // As in Letta, agent_id overrides the deprecated agent_ids.
   const agentIds = q.agent_id ? [q.agent_id] : q.agent_ids;
@@ -23,7 +25,7 @@ export function toStoreQuery(q: z.output<typeof RunListParams>): RunListQuery | 
     ...(q.before && { before: q.before }),
     ...(q.after && { after: q.after }),
     limit: q.limit,
-    order: q.order ?? (q.ascending ? 'asc' : 'desc'),
+    order: q.ascending ? 'asc' : (q.order ?? 'desc'),
   };
 }
 
@@ -51,7 +53,7 @@ export function runRoutes(app: ApiInstance, { runhook }: ApiDeps): void {
     {
       schema: {
         summary: 'List runs',
-        description: 'A plain array, newest first unless `order=asc`; page with `after` = the last id you got.',
+        description: 'A plain array, newest first unless `order=asc`, 100 to a page; page with `after` = the last id you got.',
         tags: ['runs'],
         querystring: RunListParams,
         response: { 200: z.array(RunDoc), ...errors },
@@ -60,12 +62,8 @@ export function runRoutes(app: ApiInstance, { runhook }: ApiDeps): void {
     async (req) => {
       const q = toStoreQuery(req.query);
       if (!q) return [];
-      // `before` alone pages backwards: the `limit` runs right before the cursor, not the first `limit`
-      // of the list, so that a client paging with before = the first id of its page walks them all.
-      if (q.before && !q.after) {
-        const flipped = await runhook.listRuns({ ...q, before: undefined, after: q.before, order: q.order === 'asc' ? 'desc' : 'asc' });
-        return flipped.reverse();
-      }
+      // As Letta: `before` and `after` bound the list, and the page is the first `limit` runs between
+      // them, `before` alone included (the runs right before a cursor: the opposite order with `after`).
       return runhook.listRuns(q);
     },
   );
