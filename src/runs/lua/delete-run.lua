@@ -13,7 +13,7 @@ local r = hash_to_table(flat)
 for _, k in ipairs(index_keys(p, r)) do redis.call('ZREM', k, id) end
 -- A list cursor may still name this run (a client paging while it was deleted or retention removed
 -- it): keep its place in creation order, so the next page starts from there. CURSOR_TOMBSTONES are
--- kept (~100 bytes each); past that, the places of the oldest-created runs go first.
+-- kept (~145 bytes each, so at most ~15 MB); past that, the places of the oldest-created runs go first.
 local CURSOR_TOMBSTONES = 100000
 redis.call('ZADD', p .. ':runs:gone', r.seq, id)
 if redis.call('ZCARD', p .. ':runs:gone') > CURSOR_TOMBSTONES then redis.call('ZREMRANGEBYRANK', p .. ':runs:gone', 0, 0) end
