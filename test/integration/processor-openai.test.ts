@@ -123,8 +123,26 @@ describe('the openai processor', () => {
         `first chunk written → ttft ${(createdMs + ttftNs / 1e6 - req!.firstChunkAt!).toFixed(1)} ms)`,
     );
 
+    // One model call: one step with the usage chunk's tokens, and the run's usage the same.
     const runUsage = await json(`/v1/runs/${id}/usage`);
-    expect(runUsage).toMatchObject(usage);
+    expect(runUsage).toMatchObject({ ...usage, step_count: 1 });
+    const steps = await json<Array<Record<string, unknown>>>(`/v1/runs/${id}/steps`);
+    expect(steps).toEqual([
+      expect.objectContaining({
+        run_id: id,
+        agent_id: 'agent-openai',
+        model: 'test-model',
+        provider_name: `127.0.0.1:${server.port}`,
+        ...usage,
+        stop_reason: 'end_turn',
+        status: 'success',
+      }),
+    ]);
+    const metrics = await json<Record<string, number>>(`/v1/steps/${steps[0]!.id as string}/metrics`);
+    // The request took at least the server's 300 ms hold-back, and the step at least its request.
+    expect(metrics.llm_request_ns).toBeGreaterThanOrEqual(300_000_000);
+    expect(metrics.step_ns).toBeGreaterThanOrEqual(metrics.llm_request_ns!);
+    expect(metrics.llm_request_start_ns).toBeGreaterThanOrEqual(metrics.step_start_ns!);
   });
 
   it('reads reasoning from a `reasoning` field, and ends max_tokens_exceeded on finish_reason length', async () => {
@@ -171,6 +189,9 @@ describe('the openai processor', () => {
     const metrics = await json<{ attempts: number }>(`/v1/runs/${id}/metrics`);
     expect(metrics.attempts).toBe(1);
     expect((await json<Msg[]>(`/v1/runs/${id}/messages`)).map((m) => m.content)).toEqual(['ok']);
+    // The retried call is one step, as Letta counts a model call retried inside its client.
+    const steps = await json<Array<Record<string, unknown>>>(`/v1/runs/${id}/steps`);
+    expect(steps.map((st) => [st.status, st.stop_reason])).toEqual([['success', 'end_turn']]);
   });
 
   it('fails at once with llm_api_error on a 400', async () => {
@@ -181,6 +202,8 @@ describe('the openai processor', () => {
     expect(JSON.stringify(run.metadata)).toContain('400');
     expect(requestsOf(tag)).toHaveLength(1);
     expect((await json<{ attempts: number }>(`/v1/runs/${id}/metrics`)).attempts).toBe(1);
+    const steps = await json<Array<Record<string, unknown>>>(`/v1/runs/${id}/steps`);
+    expect(steps.map((st) => [st.status, st.stop_reason, st.total_tokens])).toEqual([['failed', 'llm_api_error', null]]);
   });
 
   it('fails with llm_api_error once retries of a 5xx run out, in one run attempt', async () => {
@@ -209,6 +232,9 @@ describe('the openai processor', () => {
     expect(requestsOf(tag)).toHaveLength(2);
     expect((await json<{ attempts: number }>(`/v1/runs/${id}/metrics`)).attempts).toBe(2);
     expect((await json<Msg[]>(`/v1/runs/${id}/messages`)).map((m) => m.content)).toEqual(['whole answer']);
+    // The broken first attempt's failed step went with its messages.
+    const steps = await json<Array<Record<string, unknown>>>(`/v1/runs/${id}/steps`);
+    expect(steps.map((st) => st.status)).toEqual(['success']);
   });
 
   it('closes the upstream connection when the run is cancelled mid-stream', async () => {
