@@ -31,6 +31,27 @@ const EnvSchema = z.object({
     .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'expected whsec_ followed by base64')
     .optional(),
   RUNHOOK_PROCESSOR: z.string().min(1).default('echo'),
+  RUNHOOK_ROUTES: z
+    .string()
+    .transform((v, ctx) => {
+      const rules = v.split(',').map((s) => s.trim()).filter(Boolean).map((rule) => {
+        const at = rule.indexOf('=');
+        return { agent: rule.slice(0, at).trim(), processor: rule.slice(at + 1).trim(), ok: at > 0 };
+      });
+      const bad = rules.find((r) => !r.ok || r.agent === '' || r.processor === '');
+      if (bad) {
+        ctx.addIssue({ code: 'custom', message: 'expected comma-separated agent-glob=processor rules, e.g. support-*=openai,*=echo' });
+        return z.NEVER;
+      }
+      return rules.map(({ agent, processor }) => ({ agent, processor }));
+    })
+    .default([]),
+  RUNHOOK_HTTP_URL: z.url({ protocol: /^https?$/ }).optional(),
+  RUNHOOK_HTTP_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'expected whsec_ followed by base64')
+    .optional(),
+  RUNHOOK_HTTP_IDLE_TIMEOUT_MS: int(1).default(60_000),
   RUNHOOK_OPENAI_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.openai.com/v1'),
   RUNHOOK_OPENAI_API_KEY: z.string().min(1).optional(),
   RUNHOOK_OPENAI_MODEL: z.string().min(1).max(256).optional(),
@@ -102,6 +123,17 @@ export interface Config {
   readonly apiKeys: readonly string[];
   readonly webhookSecret: string | undefined;
   readonly processor: string;
+  /**
+   * Which processor runs an agent's runs when the request names none: the first rule whose glob (`*`
+   * any characters) matches the agent id; no match, `processor`.
+   */
+  readonly routes: readonly { readonly agent: string; readonly processor: string }[];
+  /** The `http` processor: the user's service (operator configuration, never taken from a request). */
+  readonly httpUrl: string | undefined;
+  /** Signs its requests as callbacks are signed; undefined: the webhook secret (none: unsigned). */
+  readonly httpSecret: string | undefined;
+  /** Longest silence of the service (before its answer, between two lines) before the attempt counts as broken. */
+  readonly httpIdleTimeoutMs: number;
   /** The `openai` processor: base URL of an OpenAI-compatible API (…/v1), its key, the default model. */
   readonly openaiBaseUrl: string;
   readonly openaiApiKey: string | undefined;
@@ -170,6 +202,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKeys: Object.freeze([...e.RUNHOOK_API_KEYS]),
     webhookSecret: e.RUNHOOK_WEBHOOK_SECRET,
     processor: e.RUNHOOK_PROCESSOR,
+    routes: Object.freeze(e.RUNHOOK_ROUTES.map((r) => Object.freeze(r))),
+    httpUrl: e.RUNHOOK_HTTP_URL,
+    httpSecret: e.RUNHOOK_HTTP_SECRET,
+    httpIdleTimeoutMs: e.RUNHOOK_HTTP_IDLE_TIMEOUT_MS,
     openaiBaseUrl: e.RUNHOOK_OPENAI_BASE_URL.replace(/\/+$/, ''),
     openaiApiKey: e.RUNHOOK_OPENAI_API_KEY,
     openaiModel: e.RUNHOOK_OPENAI_MODEL,

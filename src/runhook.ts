@@ -15,6 +15,7 @@ import {
   type RunJobResult,
 } from './queue/queues.ts';
 import { newRunId, type Run, type RunCreate, type RunCreateParsed, type RunListQuery, type RunUpdate } from './runs/schema.ts';
+import { chooseProcessor } from './processing/routing.ts';
 import { isTerminal } from './runs/status.ts';
 import { RunStore, type EndedRun } from './runs/store.ts';
 
@@ -83,7 +84,9 @@ export class Runhook {
     id: string = newRunId(),
     options: { validated?: boolean } = {},
   ): Promise<{ run: Run; created: boolean }> {
-    const { record, created } = await this.store.create(body, id, options);
+    // Chosen once, here, and kept on the run: every worker then runs it with the same processor.
+    const processor = chooseProcessor(this.config, String(body.agent_id ?? ''), body.processor);
+    const { record, created } = await this.store.create({ ...body, processor }, id, options);
     if (record.run.status === 'created') {
       await this.queue.add('run', { agent_id: record.run.agent_id }, runJobOptions(this.config, id));
     }

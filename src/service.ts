@@ -7,7 +7,7 @@ import type { Logger } from './logger.ts';
 import { Metrics } from './monitoring/metrics.ts';
 import { startMetricsServer } from './monitoring/metrics-server.ts';
 import { Periodic } from './periodic.ts';
-import { loadProcessor } from './processing/load.ts';
+import { loadProcessors } from './processing/load.ts';
 import { RunWorker } from './processing/run-worker.ts';
 import { closeRedis, createRedis, ready } from './queue/connection.ts';
 import { reconcileRuns } from './queue/reconcile.ts';
@@ -62,8 +62,9 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
 
     let runWorker: RunWorker | undefined;
     if (parts.has('runs')) {
-      const processor = await loadProcessor(config.processor, config);
-      runWorker = new RunWorker({ config, redis, store: runhook.store, processor, log, metrics });
+      const processors = await loadProcessors(config);
+      const processor = processors.get(config.processor)!;
+      runWorker = new RunWorker({ config, redis, store: runhook.store, processor, processors, log, metrics });
       await runWorker.start();
       const worker = runWorker;
       releasers.push(() => worker.close());

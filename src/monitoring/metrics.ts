@@ -8,7 +8,8 @@ import { QUEUE_NAMES, JOB_STATES, type QueuesReport } from './schemas.ts';
 
 /** What the run worker reports: a run it moved to a terminal status. */
 export interface RunObserver {
-  runEnded(status: RunStatus, totalDurationNs: number | undefined, ttftNs: number | null | undefined): void;
+  /** `processor`: the run's processor name (a label of the run histograms). */
+  runEnded(status: RunStatus, totalDurationNs: number | undefined, ttftNs: number | null | undefined, processor?: string): void;
 }
 
 /** What the callback worker reports: one recorded delivery attempt. */
@@ -58,13 +59,13 @@ export class Metrics implements RunObserver, CallbackObserver {
   readonly #runDuration = this.#histogram(
     'runhook_run_duration_seconds',
     'From created_at to the terminal status, of runs a worker of this process ended',
-    ['status'],
+    ['status', 'processor'],
     [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
   );
   readonly #ttft = this.#histogram(
     'runhook_run_ttft_seconds',
     "From created_at to the processor's first token, of runs a worker of this process ended",
-    [],
+    ['processor'],
     [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   );
   readonly #callbackAttempts = this.#counter(
@@ -111,9 +112,9 @@ export class Metrics implements RunObserver, CallbackObserver {
   }
 
   /** The durations come from the terminal move itself, so they are the Run's own `ttft_ns` and `total_duration_ns`. */
-  runEnded(status: RunStatus, totalDurationNs: number | undefined, ttftNs: number | null | undefined): void {
-    if (totalDurationNs !== undefined) this.#runDuration.observe({ status }, totalDurationNs / 1e9);
-    if (ttftNs !== null && ttftNs !== undefined) this.#ttft.observe(ttftNs / 1e9);
+  runEnded(status: RunStatus, totalDurationNs: number | undefined, ttftNs: number | null | undefined, processor = 'unknown'): void {
+    if (totalDurationNs !== undefined) this.#runDuration.observe({ status, processor }, totalDurationNs / 1e9);
+    if (ttftNs !== null && ttftNs !== undefined) this.#ttft.observe({ processor }, ttftNs / 1e9);
   }
 
   callbackAttempt(outcome: CallbackState, durationMs: number): void {

@@ -62,6 +62,8 @@ export class RunContext implements ProcessorContext {
     private readonly signal: AbortSignal,
     /** Aborts this attempt's signal (BullMQ's `worker.cancelJob`). */
     private readonly abort: (reason: AbortReason) => void,
+    /** The name of the processor the run runs (for metrics and logs). */
+    readonly processor = 'unknown',
   ) {
     this.runId = record.run.id;
     this.#createdUs = record.createdUs;

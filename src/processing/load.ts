@@ -2,8 +2,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Config } from '../config.ts';
 import { ProcessorLoadError } from '../errors.ts';
-import { echoProcessor } from './echo.ts';
+import { echoProcessor } from './processors/echo.ts';
 import type { Processor } from './processor.ts';
+import { configuredProcessors } from './routing.ts';
 import { openaiOptions, openaiProcessor } from './processors/openai.ts';
 
 /** The built-in processors, each made from the configuration it needs. */
@@ -12,7 +13,17 @@ const BUILT_IN: Record<string, (config: Config) => Processor> = {
   openai: (config) => openaiProcessor(openaiOptions(config)),
 };
 
-/** The processor named by RUNHOOK_PROCESSOR: a built-in name, a file path, or a package name. */
+/**
+ * Every processor this deployment is configured to run (routing.ts), by name: a worker can then take
+ * any run, whichever processor it names. A processor that does not load stops start-up.
+ */
+export async function loadProcessors(config: Config, cwd = process.cwd()): Promise<Map<string, Processor>> {
+  const out = new Map<string, Processor>();
+  for (const name of configuredProcessors(config)) out.set(name, await loadProcessor(name, config, cwd));
+  return out;
+}
+
+/** A processor by name: a built-in name, a file path, or a package name. */
 export async function loadProcessor(name: string, config: Config, cwd = process.cwd()): Promise<Processor> {
   const builtIn = BUILT_IN[name];
   if (builtIn) return builtIn(config);

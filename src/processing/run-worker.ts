@@ -9,13 +9,20 @@ import type { RunStore } from '../runs/store.ts';
 import { cancelChannel, RUNS_QUEUE, type RunJobData, type RunJobResult } from '../queue/queues.ts';
 import { abortReasonOf, RunContext, type AbortReason } from './context.ts';
 import { RunFailure, type Processor } from './processor.ts';
+import { chooseProcessor } from './routing.ts';
 
 export interface RunWorkerDeps {
   config: Config;
   /** A connection with maxRetriesPerRequest: null; BullMQ duplicates it for its blocking reads. */
   redis: RedisClient;
   store: RunStore;
+  /** What runs whose processor is RUNHOOK_PROCESSOR (or that name none) run. */
   processor: Processor;
+  /**
+   * Every configured processor by its name (see routing.ts); a run names its own. Without it, every run
+   * runs `processor`.
+   */
+  processors?: ReadonlyMap<string, Processor>;
   log: Logger;
   /** Told of every run this worker ends (the run duration and ttft histograms). */
   metrics?: RunObserver;
@@ -67,11 +74,12 @@ export class RunWorker {
     this.#worker.on('error', (err) => log.warn({ err: err.message }, 'run worker error'));
     this.#worker.on('stalled', (runId) => log.warn({ run_id: runId }, 'run job stalled; BullMQ moves it back or fails it'));
     await this.#worker.waitUntilReady();
-    log.info({ concurrency: config.concurrency, processor: this.#deps.processor.name }, 'run worker started');
+    const processors = this.#deps.processors ? [...this.#deps.processors.keys()] : [this.#deps.processor.name];
+    log.info({ concurrency: config.concurrency, processor: config.processor, processors }, 'run worker started');
   }
 
   async #process(job: Job<RunJobData, RunJobResult>, signal: AbortSignal): Promise<RunJobResult> {
-    const { store, processor } = this.#deps;
+    const { store, config } = this.#deps;
     const runId = job.id!;
     const attempt = job.attemptsStarted;
     const log = this.#deps.log.child({ run_id: runId, attempt });
@@ -83,10 +91,15 @@ export class RunWorker {
     }
     const { record } = started;
     this.#active.add(runId);
-    const context = new RunContext(record, attempt, log, store, signal, (reason) => this.#abort(runId, reason));
+    // A run stored before runs kept their processor follows today's routes.
+    const name = record.run.processor ?? chooseProcessor(config, record.run.agent_id);
+    const processor = this.#processorNamed(name);
+    const context = new RunContext(record, attempt, log, store, signal, (reason) => this.#abort(runId, reason), name);
     // Whether the signal had aborted when the processor returned; undefined until it returns.
     let abortedAtReturn: boolean | undefined;
     try {
+      // Another worker (configured like this one should be) may have it: the attempt is retried.
+      if (!processor) throw new RunFailure(`processor "${name}" is not loaded in this worker; check RUNHOOK_PROCESSOR and RUNHOOK_ROUTES`);
       const result = (await processor.run({ run: record.run, input: record.input, signal, context })) ?? {};
       // Read at once: a processor that returned after its signal aborted may have stopped short, but an
       // abort that comes later (a shutdown's grace period ending while the last messages are written) is
@@ -109,7 +122,7 @@ export class RunWorker {
         ...(last[0] && { messagesAtUs: last[0].atUs }),
       });
       context.settle(last, moved.outcome === 'moved' ? (moved.firstMessageSeq ?? 0) : 0);
-      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(status, moved.totalDurationNs, moved.ttftNs);
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded(status, moved.totalDurationNs, moved.ttftNs, name);
       log.info({ stop_reason: stopReason, outcome: moved.outcome }, 'run finished');
       return { stop_reason: stopReason };
     } catch (err) {
@@ -141,7 +154,7 @@ export class RunWorker {
         usage: context.usage,
         attempt: context.attempt,
       });
-      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded('failed', moved.totalDurationNs, moved.ttftNs);
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded('failed', moved.totalDurationNs, moved.ttftNs, context.processor);
       log.warn('run aborted by worker shutdown');
       throw new UnrecoverableError('aborted by worker shutdown');
     }
@@ -157,12 +170,18 @@ export class RunWorker {
         usage: context.usage,
         attempt: context.attempt,
       });
-      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded('failed', moved.totalDurationNs, moved.ttftNs);
+      if (moved.outcome === 'moved') this.#deps.metrics?.runEnded('failed', moved.totalDurationNs, moved.ttftNs, context.processor);
       log.warn({ err: message, attempts_made: job.attemptsMade + 1 }, 'run failed');
       throw retryable ? err : new UnrecoverableError(message);
     }
     log.warn({ err: message, attempts_made: job.attemptsMade + 1 }, 'run attempt failed; it will be retried');
     throw err;
+  }
+
+  #processorNamed(name: string): Processor | undefined {
+    const { processors, processor, config } = this.#deps;
+    if (!processors) return processor;
+    return processors.get(name) ?? (name === config.processor ? processor : undefined);
   }
 
   #abort(runId: string, reason: AbortReason): void {

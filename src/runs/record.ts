@@ -64,6 +64,7 @@ export function hashToRecord(h: RunHash): RunRecord {
     callback_error: h.callback_error ?? null,
     ttft_ns: num(h.ttft_ns),
     total_duration_ns: num(h.total_duration_ns),
+    processor: h.processor ?? null,
   };
   return {
     run,
@@ -90,6 +91,7 @@ export function newRunFields(r: {
   conversationId: string | null | undefined;
   baseTemplateId: string | null | undefined;
   requestConfig: LettaRequestConfig | null | undefined;
+  processor?: string | null | undefined;
 }): string[] {
   const f: string[] = ['id', r.id, 'status', 'created', 'agent_id', r.agentId, 'created_us', String(r.createdUs)];
   const put = (k: string, v: string | null | undefined) => {
@@ -102,5 +104,6 @@ export function newRunFields(r: {
   put('conversation_id', r.conversationId);
   put('base_template_id', r.baseTemplateId);
   put('request_config', r.requestConfig ? JSON.stringify(r.requestConfig) : undefined);
+  put('processor', r.processor);
   return f;
 }

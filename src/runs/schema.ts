@@ -105,6 +105,8 @@ export const Run = z.object({
   callback_error: z.string().nullable(),
   ttft_ns: NonNegativeInt.nullable(),
   total_duration_ns: NonNegativeInt.nullable(),
+  /** runhook's: the processor that runs it (CONTRACT section 7); null for runs stored before it was kept. */
+  processor: z.string().nullable(),
 });
 export type Run = z.infer<typeof Run>;
 
@@ -122,6 +124,8 @@ export const RunCreate = z
     conversation_id: ShortId.nullish(),
     base_template_id: ShortId.nullish(),
     request_config: LettaRequestConfig.nullish(),
+    /** runhook's: a processor by name (echo, openai, http, or one the deployment configured). */
+    processor: ShortId.nullish(),
   })
   .transform(({ metadata_, ...rest }) => ({ ...rest, metadata: rest.metadata ?? metadata_ ?? null }));
 export type RunCreate = z.input<typeof RunCreate>;

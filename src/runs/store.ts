@@ -142,6 +142,7 @@ export class RunStore {
       conversationId: c.conversation_id,
       baseTemplateId: c.base_template_id,
       requestConfig: c.request_config,
+      processor: c.processor,
     });
     const seq = Number(await this.#scripts.createRun(this.keys.run(id), this.keys.prefix, id, ...fields));
     if (seq === 0) return { record: await this.requireRecord(id), created: false };
