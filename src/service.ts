@@ -10,7 +10,7 @@ import { Periodic } from './periodic.ts';
 import { loadProcessors } from './processing/load.ts';
 import { RunWorker } from './processing/run-worker.ts';
 import { closeRedis, createRedis, ready } from './queue/connection.ts';
-import { reconcileRuns } from './queue/reconcile.ts';
+import { Reconciler } from './queue/reconcile.ts';
 import { sweepExpiredRuns } from './runs/retention.ts';
 import { Runhook } from './runhook.ts';
 
@@ -68,11 +68,14 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       await runWorker.start();
       const worker = runWorker;
       releasers.push(() => worker.close());
+      // Every run-worker process takes its turn, but only the holder of the reconcile lease makes passes.
+      const reconciler = new Reconciler({ config, store: runhook.store, queue: runhook.queue, log, observer: metrics });
+      releasers.push(() => reconciler.close());
       const maintenance = new Periodic(
         'maintenance',
         config.maintenanceIntervalMs,
         async () => {
-          await reconcileRuns({ config, store: runhook.store, queue: runhook.queue, log });
+          await reconciler.tick();
           await sweepExpiredRuns(runhook.store, log);
         },
         log,

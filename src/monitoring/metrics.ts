@@ -17,6 +17,11 @@ export interface CallbackObserver {
   callbackAttempt(outcome: CallbackState, durationMs: number): void;
 }
 
+/** What the reconciler reports: one pass this process made (it holds the reconcile lease), and its repairs. */
+export interface ReconcileObserver {
+  reconcilePass(durationMs: number, repairs: Record<'requeued' | 'completed' | 'failed', number>): void;
+}
+
 /** How long a scrape may wait for Redis before it answers with what it has (and `…_up 0`). */
 const STATE_TIMEOUT_MS = 3_000;
 
@@ -43,7 +48,7 @@ const seconds = (ms: number) => ms / 1000;
  * state are read from Redis when scraped, with the same handful of calls as GET /v1/queues. Labels are
  * small, fixed sets: queue, state, status, outcome, route template; never a run id.
  */
-export class Metrics implements RunObserver, CallbackObserver {
+export class Metrics implements RunObserver, CallbackObserver, ReconcileObserver {
   readonly registry = new Registry();
   readonly #runhook: Runhook;
   readonly #log: Logger;
@@ -85,6 +90,17 @@ export class Metrics implements RunObserver, CallbackObserver {
     ['method', 'route', 'status_code'],
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   );
+  readonly #reconcileDuration = this.#histogram(
+    'runhook_reconcile_duration_seconds',
+    'How long one reconciler pass took, of passes made by this process (one process at a time holds the reconcile lease)',
+    [],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  );
+  readonly #reconcileRepairs = this.#counter(
+    'runhook_reconcile_repairs_total',
+    'Runs the reconciler of this process repaired, by kind: requeued (a created run without a job), completed, failed',
+    ['kind'],
+  );
 
   // Read from Redis at each scrape.
   readonly #queueJobs = this.#gauge('runhook_queue_jobs', 'Jobs in a queue by state (BullMQ)', ['queue', 'state']);
@@ -120,6 +136,12 @@ export class Metrics implements RunObserver, CallbackObserver {
   callbackAttempt(outcome: CallbackState, durationMs: number): void {
     this.#callbackAttempts.inc({ outcome });
     this.#callbackDuration.observe({ outcome }, seconds(durationMs));
+  }
+
+  reconcilePass(durationMs: number, repairs: Record<'requeued' | 'completed' | 'failed', number>): void {
+    this.#reconcileDuration.observe(seconds(durationMs));
+    // Every kind, zeros too: a series that exists from the first pass can be rated and alerted on.
+    for (const kind of ['requeued', 'completed', 'failed'] as const) this.#reconcileRepairs.inc({ kind }, repairs[kind]);
   }
 
   observeRequest(method: string, route: string, statusCode: number, durationMs: number): void {
