@@ -103,6 +103,7 @@ const EnvSchema = z.object({
   RUNHOOK_BODY_LIMIT: int(1).default(1_048_576),
   RUNHOOK_RATE_LIMIT: int(0).default(0),
   RUNHOOK_STREAM_PING_MS: int(10).default(15_000),
+  RUNHOOK_STREAM_WATCHER_BUFFER: int(1).default(10_000),
   RUNHOOK_DATA_DIR: z.string().min(1).default('.runhook'),
   RUNHOOK_EMBEDDED_REDIS: bool.default(true),
   RUNHOOK_EMBEDDED_REDIS_PORT: int(1).max(65535).default(6379),
@@ -166,6 +167,8 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   /** How long a run's SSE stream may stay silent before a keep-alive ping is sent. */
   readonly streamPingMs: number;
+  /** Stream entries held for one SSE client that reads slower than its run writes; past it, it is dropped. */
+  readonly streamWatcherBuffer: number;
   readonly dataDir: string;
   readonly embeddedRedis: boolean;
   /** Where the local default Redis is looked for, and started when nothing answers. */
@@ -232,6 +235,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimit: e.RUNHOOK_BODY_LIMIT,
     rateLimitPerMinute: e.RUNHOOK_RATE_LIMIT,
     streamPingMs: e.RUNHOOK_STREAM_PING_MS,
+    streamWatcherBuffer: e.RUNHOOK_STREAM_WATCHER_BUFFER,
     dataDir: e.RUNHOOK_DATA_DIR,
     embeddedRedis: e.RUNHOOK_EMBEDDED_REDIS,
     embeddedRedisPort: e.RUNHOOK_EMBEDDED_REDIS_PORT,

@@ -1,9 +1,9 @@
-import { Cluster } from 'ioredis';
-import { ready, type RedisClient } from '../queue/connection.ts';
 import type { RunRecord } from '../runs/record.ts';
 import { RunUsage, type Run } from '../runs/schema.ts';
 import { isTerminal } from '../runs/status.ts';
 import { parseStreamEntry, type RunStore, type StreamEntry } from '../runs/store.ts';
+import type { StreamHub } from '../streams/stream-hub.ts';
+import { StreamWatcher } from '../streams/stream-watcher.ts';
 import type { SseWriter } from './sse.ts';
 
 export interface RunStreamOptions {
@@ -17,16 +17,19 @@ export interface RunStreamOptions {
   pings: boolean;
   writer: SseWriter;
   signal: AbortSignal;
+  /** The process's one reader of live streams. */
+  hub: StreamHub;
+  /** Entries held for a client that reads slower than the run writes, before it is dropped. */
+  watcherBuffer: number;
 }
-
-type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
 
 /**
  * Sends a run's message stream as SSE: what is already there, then what is appended, until the stop
  * entry, which the store writes in the same script that ends the run, so it is always the last entry.
  * Each event carries its seq id; resuming after a seq id therefore neither skips nor repeats one.
- * While the run goes on, a connection of its own blocks on XREAD for the next entries (it is closed
- * when the client goes); a run that has ended is read without blocking.
+ * While the run goes on, the process's stream hub follows it (one XREAD for every watched run, however
+ * many clients) and hands this client what it reads; what came before the client joined is read from the
+ * log, and the seq id drops anything seen twice. A run that has ended is read without blocking.
  */
 export async function streamRun(o: RunStreamOptions): Promise<void> {
   const filter = messageFilter(o.run);
@@ -73,20 +76,29 @@ export async function streamRun(o: RunStreamOptions): Promise<void> {
 
   if (isTerminal(o.run.status)) return drain();
 
-  const conn = duplicate(o.store.redis, `${o.store.keys.prefix}:stream`);
-  const aborted = new Promise<void>((resolve) => o.signal.addEventListener('abort', () => resolve(), { once: true }));
-  o.signal.addEventListener('abort', () => conn.disconnect(), { once: true });
-  conn.on('error', () => {});
+  const watcher = new StreamWatcher(o.watcherBuffer, () => {
+    // Too far behind: say where to resume, then let go of the connection (its buffer may never drain).
+    void o.writer.error({
+      error: { code: 'STREAM_CLIENT_TOO_SLOW', message: `the client fell more than ${o.watcherBuffer} entries behind; resume with starting_after=${last}` },
+    });
+    o.writer.end({ closeConnection: true });
+  });
+  const unfollow = o.hub.follow(o.store.keys.messages(o.run.id), last, watcher);
   try {
-    await Promise.race([ready(conn), aborted]);
-    const key = o.store.keys.messages(o.run.id);
-    while (!o.signal.aborted && !o.writer.closed) {
-      const reply = (await conn.xread('COUNT', o.batch, 'BLOCK', o.pingMs, 'STREAMS', key, `${last}-0`)) as XReadReply;
-      if (reply) {
-        const entries = reply[0]![1].map(([id, fields]) => parseStreamEntry(id, fields));
-        if (await send(entries)) return;
+    // What the run wrote before the hub followed it for this client; the hub hands over the rest.
+    for (;;) {
+      const entries = await o.store.streamEntries(o.run.id, last, o.batch);
+      if (await send(entries)) return;
+      if (entries.length < o.batch) break;
+    }
+    while (!o.signal.aborted && !o.writer.closed && !watcher.overflowed) {
+      const raw = await watcher.take(o.pingMs, o.signal);
+      if (raw.length > 0) {
+        const fresh = raw.map(([id, fields]) => parseStreamEntry(id, fields)).filter((e) => e.seq_id > last);
+        if (await send(fresh)) return;
         continue;
       }
+      if (o.signal.aborted || watcher.overflowed) return;
       // Silent for pingMs: is the run still there, and still going?
       const run = await o.store.get(o.run.id);
       if (!run) {
@@ -102,7 +114,7 @@ export async function streamRun(o: RunStreamOptions): Promise<void> {
     if (o.signal.aborted || o.writer.closed) return;
     throw err;
   } finally {
-    conn.disconnect();
+    unfollow();
   }
 }
 
@@ -125,8 +137,4 @@ function messageFilter(run: Run): (m: Record<string, unknown>) => boolean {
   if (!types) return () => true;
   const allowed = new Set<string>(types);
   return (m) => allowed.has(String(m.message_type));
-}
-
-function duplicate(redis: RedisClient, name: string): RedisClient {
-  return redis instanceof Cluster ? redis.duplicate() : redis.duplicate({ connectionName: name });
 }

@@ -9,6 +9,7 @@ import { Metrics } from '../monitoring/metrics.ts';
 import { observeRequests, registerMetricsRoute } from '../monitoring/metrics-routes.ts';
 import { queueRoutes } from '../monitoring/queue-routes.ts';
 import type { Runhook } from '../runhook.ts';
+import { StreamHub } from '../streams/stream-hub.ts';
 import { bearerAuth } from './auth.ts';
 import { registerDocs } from './docs.ts';
 import { installErrorHandler } from './error-handler.ts';
@@ -65,10 +66,13 @@ export async function buildApi({ config, runhook, log, metrics = new Metrics({ r
   observeRequests(app, metrics);
   await registerDocs(app, PACKAGE.version);
 
-  const deps: ApiDeps = { config, runhook, streams: new Set() };
+  const hub = new StreamHub({ redis: runhook.redis, keyPrefix: config.keyPrefix, log });
+  metrics.observeStreams(hub);
+  const deps: ApiDeps = { config, runhook, streams: new Set(), hub };
   app.addHook('preClose', async () => {
     for (const c of deps.streams) c.abort(SHUTDOWN);
   });
+  app.addHook('onClose', () => hub.close());
 
   healthRoutes(app, deps);
   await app.register(

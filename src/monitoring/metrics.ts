@@ -144,6 +144,14 @@ export class Metrics implements RunObserver, CallbackObserver, ReconcileObserver
     for (const kind of ['requeued', 'completed', 'failed'] as const) this.#reconcileRepairs.inc({ kind }, repairs[kind]);
   }
 
+  /** Live-stream watchers and the Redis connections that serve them, read from `source` at each scrape. */
+  observeStreams(source: { readonly watchers: number; readonly connections: number }): void {
+    const live = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+    live('runhook_stream_watchers', 'SSE clients following a live run in this process', () => source.watchers);
+    live('runhook_stream_reader_connections', 'Redis connections this process reads live streams with (one, however many watchers)', () => source.connections);
+  }
+
   observeRequest(method: string, route: string, statusCode: number, durationMs: number): void {
     this.#http.observe({ method, route, status_code: String(statusCode) }, seconds(durationMs));
   }

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Runhook } from '../runhook.ts';
 import { JOB_STATES, type JobState, type QueueName, type QueueState, type QueuesReport } from './schemas.ts';
 import { perMinute } from './per-minute.ts';
+import { readPresence } from '../streams/stream-presence.ts';
 
 /** The queues that can be shown, paused and resumed, by name. */
 export function queuesOf(runhook: Runhook): Record<QueueName, Queue> {
@@ -67,16 +68,18 @@ async function readQueue(runhook: Runhook, name: QueueName, queue: Queue, nowMs:
  */
 export async function readQueuesReport(runhook: Runhook, nowMs = Date.now()): Promise<QueuesReport> {
   const queues = queuesOf(runhook);
-  const [runs, callbacks, runsByStatus, callbacksByState] = await Promise.all([
+  const [runs, callbacks, runsByStatus, callbacksByState, streams] = await Promise.all([
     readQueue(runhook, 'runs', queues.runs, nowMs),
     readQueue(runhook, 'callbacks', queues.callbacks, nowMs),
     runhook.store.countByStatus(),
     runhook.store.callbackCounts(),
+    readPresence(runhook.redis, runhook.config.keyPrefix, nowMs),
   ]);
   return {
     generated_at: new Date(nowMs).toISOString(),
     queues: { runs, callbacks },
     runs_by_status: runsByStatus,
     callbacks_by_state: callbacksByState,
+    streams,
   };
 }

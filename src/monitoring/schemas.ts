@@ -66,12 +66,19 @@ export const CallbackStateCounts = z.object({
   given_up: count.describe('Runs whose callback ran out of attempts (or got 410 Gone)'),
 });
 
+export const StreamsReport = z.object({
+  watchers: count.describe('SSE clients following a live run, in every API process'),
+  reader_connections: count.describe('Redis connections those API processes read live streams with (one each, however many watchers)'),
+  api_processes: count.describe('API processes that reported in the last 15 s'),
+});
+
 export const QueuesReport = z
   .object({
     generated_at: z.string(),
     queues: z.object({ runs: QueueState, callbacks: QueueState }),
     runs_by_status: RunStatusCounts.describe('Runs in the store by status (terminal runs are kept for the retention period)'),
     callbacks_by_state: CallbackStateCounts,
+    streams: StreamsReport,
   })
   .meta({ id: 'QueuesReport' });
 export type QueuesReport = z.infer<typeof QueuesReport>;

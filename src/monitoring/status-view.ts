@@ -84,6 +84,7 @@ export function renderStatus(report: QueuesReport, o: { where: string; footer?: 
     '',
     ...pairs('RUNS', report.runs_by_status),
     ...pairs('CALLBACKS', report.callbacks_by_state),
+    ...pairs('STREAMS', { watchers: report.streams.watchers, readers: report.streams.reader_connections, api_procs: report.streams.api_processes }),
     'JOBS KEPT'.padEnd(LABEL) +
       QUEUE_NAMES.map((n) => `${n} ✓${compact(report.queues[n].counts.completed)} ✗${compact(report.queues[n].counts.failed)}`).join(' · '),
   ];

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import { closeRedis, type RedisClient } from '../queue/connection.ts';
+import { announce, PRESENCE_EVERY_MS, withdraw } from './stream-presence.ts';
 
 /** One entry as XREAD returns it: the stream id (`<seq>-0` in runhook's message streams) and its fields. */
 export type RawEntry = [id: string, fields: string[]];
@@ -49,7 +50,9 @@ const seqOf = (streamId: string): number => Number(streamId.slice(0, streamId.in
 export class StreamHub {
   readonly #o: Required<Omit<StreamHubOptions, 'log'>> & { log: Logger };
   readonly #followed = new Map<string, Followed>();
+  readonly #id = randomUUID();
   readonly #wakeKey: string;
+  readonly #announcer: NodeJS.Timeout;
   #wakePos = '0-0';
   #reader: RedisClient | undefined;
   #loop: Promise<void> | undefined;
@@ -63,7 +66,16 @@ export class StreamHub {
 
   constructor(options: StreamHubOptions) {
     this.#o = { batch: 1_000, blockMs: 5_000, ...options };
-    this.#wakeKey = `${options.keyPrefix}:streamhub:${randomUUID()}`;
+    this.#wakeKey = `${options.keyPrefix}:streamhub:${this.#id}`;
+    // For `runhook status`: watchers and reader connections of every API process, added up.
+    this.#announcer = setInterval(() => this.#announce(), PRESENCE_EVERY_MS).unref();
+    this.#announce();
+  }
+
+  #announce(): void {
+    announce(this.#o.redis, this.#o.keyPrefix, this.#id, this.#watchers, this.connections).catch((err: Error) =>
+      this.#o.log.debug({ err: err.message }, 'stream hub presence not written'),
+    );
   }
 
   /** Watchers following a stream now. */
@@ -198,6 +210,8 @@ export class StreamHub {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#announcer);
+    await withdraw(this.#o.redis, this.#o.keyPrefix, this.#id).catch(() => {});
     this.#idle?.();
     this.#followed.clear();
     this.#watchers = 0;

@@ -82,6 +82,8 @@ describe('runhook status', () => {
     expect(row('runs').split(/\s+/).slice(0, 7)).toEqual(['runs', '2', '0', '0', '0', 'PAUSED', '1']);
     expect(stdout).toMatch(/RUNS\s+created 2 · running 0 · completed 1 · failed 1 · cancelled 0/);
     expect(stdout).toMatch(/CALLBACKS\s+delivered 1 · retrying 1 · given up 0/);
+    // The API process of this file reports its stream hub: no watchers now, no reader opened yet.
+    expect(stdout).toMatch(/STREAMS\s+watchers 0 · readers 0 · api procs 1/);
   });
 
   it('--watch redraws until it is stopped, then exits 0', async () => {

@@ -116,18 +116,35 @@ describe('a stream of a run that waits', () => {
     }
   });
 
-  it("closes the stream's Redis connection when the client goes", async () => {
-    const name = `${api.config.keyPrefix}:stream`;
-    const count = async () => String(await redis.client('LIST')).split('\n').filter((l) => l.includes(` name=${name} `)).length;
-    const run = await createRun(api, { text: 'never runs' });
-    const controller = new AbortController();
-    const res = await api.call(`/v1/runs/${run.id}/stream`, { signal: controller.signal });
-    const events = sseEvents(res);
-    await events.next();
-    expect(await count()).toBe(1);
-    controller.abort();
-    await events.return(undefined).catch(() => {});
-    await waitFor(async () => (await count()) === 0, 10_000, 'the stream connection to close');
+  it("serves every client from the process's one stream reader, and lets go of a client's place when it goes", async () => {
+    const name = `${api.config.keyPrefix}:streamhub`;
+    const readers = async () => String(await redis.client('LIST')).split('\n').filter((l) => l.includes(` name=${name} `)).length;
+    const runs = await Promise.all([createRun(api, { text: 'never runs' }), createRun(api, { text: 'never runs either' })]);
+    const controllers = runs.flatMap(() => [new AbortController(), new AbortController()]);
+    const streams = await Promise.all(
+      controllers.map(async (c, i) => {
+        const events = sseEvents(await api.call(`/v1/runs/${runs[i % 2]!.id}/stream`, { signal: c.signal }));
+        await events.next();
+        return events;
+      }),
+    );
+    const gauge = async (metric: string) => {
+      const text = await (await api.call('/metrics')).text();
+      return Number(new RegExp(`^${metric} (\\d+)$`, 'm').exec(text)?.[1]);
+    };
+    await waitFor(async () => (await gauge('runhook_stream_watchers')) === 4, 10_000, 'four watchers');
+    expect(await gauge('runhook_stream_reader_connections')).toBe(1);
+    // Every API process reports its hub in Redis, so `runhook status` and GET /v1/queues add them up.
+    const streamsReport = async () => ((await (await api.call('/v1/queues')).json()) as { streams: Record<string, number> }).streams;
+    expect(await waitFor(async () => {
+      const r = await streamsReport();
+      return r.watchers === 4 ? r : undefined;
+    }, 15_000, 'the hub to report four watchers')).toEqual({ watchers: 4, reader_connections: 1, api_processes: 1 });
+    // Four clients on two live runs: one reader connection, not one per client.
+    expect(await readers()).toBe(1);
+    controllers.forEach((c) => c.abort());
+    await Promise.all(streams.map((e) => e.return(undefined).catch(() => {})));
+    await waitFor(async () => (await gauge('runhook_stream_watchers')) === 0, 10_000, 'the watchers to leave');
   });
 
   it('ends open streams when the server closes, so close() does not wait for their clients', async () => {

@@ -74,6 +74,7 @@ describe('the terminal view', () => {
       queues: { runs: q('runs'), callbacks: q('callbacks') },
       runs_by_status: { created: big, running: big, completed: big, failed: big, cancelled: big },
       callbacks_by_state: { delivered: big, retrying: big, given_up: big },
+      streams: { watchers: big, reader_connections: big, api_processes: big },
     };
     const text = renderStatus(report, { where: 'prefix {a-rather-long-prefix-name}', footer: 'every 2000 ms; Ctrl-C to stop' });
     for (const line of text.split('\n')) expect([...line].length, line).toBeLessThanOrEqual(WIDTH);

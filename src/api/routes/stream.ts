@@ -39,7 +39,7 @@ function resumeAfter(req: FastifyRequest, p: StreamParams): number {
 }
 
 /** Resumable SSE of a run's messages (POST as Letta's retrieve_stream, GET for EventSource). */
-export function streamRoutes(app: ApiInstance, { runhook, config, streams }: ApiDeps): void {
+export function streamRoutes(app: ApiInstance, { runhook, config, streams, hub }: ApiDeps): void {
   const handle = async (req: FastifyRequest, reply: FastifyReply, runId: string, p: StreamParams) => {
     const after = resumeAfter(req, p);
     // Checked before the headers go, so a missing run is a plain 404.
@@ -60,6 +60,8 @@ export function streamRoutes(app: ApiInstance, { runhook, config, streams }: Api
         pings: p.include_pings ?? true,
         writer,
         signal: controller.signal,
+        hub,
+        watcherBuffer: config.streamWatcherBuffer,
       });
     } catch (err) {
       const e = toRunhookError(err, runhook.redis, config.bodyLimit);
