@@ -8,6 +8,7 @@ export const SCENARIOS = [
   'list_cost_growth',
   'memory',
   'streaming',
+  'sse_fanout',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -34,6 +35,8 @@ export interface BenchParams {
   memory: { n: number; rounds: number };
   /** Runs at once, each streaming this many content chunks from the model server; then a ttft pass of quietRuns one at a time. */
   streaming: { runs: number; chunks: number; quietRuns: number };
+  /** SSE clients spread over live runs, each run getting `messages` messages, one wave every `tickMs`. */
+  fanout: { watchers: number; runs: number; messages: number; tickMs: number };
   only: ReadonlySet<ScenarioName>;
   out: string;
   appendOnly: boolean;
@@ -53,6 +56,7 @@ const FULL = {
   list: { small: 10_000, large: 1_000_000, loadBudgetSec: 200, queries: 300, warmupQueries: 50, agents: 10 },
   memory: { n: 100_000, rounds: 1 },
   streaming: { runs: 50, chunks: 500, quietRuns: 200 },
+  fanout: { watchers: 2_000, runs: 500, messages: 20, tickMs: 50 },
 };
 
 const QUICK: typeof FULL = {
@@ -65,6 +69,7 @@ const QUICK: typeof FULL = {
   list: { small: 2_000, large: 20_000, loadBudgetSec: 20, queries: 50, warmupQueries: 10, agents: 2 },
   memory: { n: 2_000, rounds: 1 },
   streaming: { runs: 50, chunks: 500, quietRuns: 50 },
+  fanout: { watchers: 200, runs: 50, messages: 5, tickMs: 50 },
 };
 
 const USAGE = `npm run bench [-- options]
@@ -130,6 +135,7 @@ export function parseOptions(argv: string[]): BenchParams {
     list: base.list,
     memory: base.memory,
     streaming: base.streaming,
+    fanout: base.fanout,
     only: only.size > 0 ? only : new Set(SCENARIOS),
     out,
     appendOnly: values.aof,

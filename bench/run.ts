@@ -14,6 +14,7 @@ import { apiCreate } from './scenarios/api-create.ts';
 import { callbackLatency } from './scenarios/callback-latency.ts';
 import { listCostGrowth } from './scenarios/list-cost.ts';
 import { memory } from './scenarios/memory.ts';
+import { sseFanout } from './scenarios/sse-fanout.ts';
 import { streaming } from './scenarios/streaming.ts';
 import { throughput, throughputCallbacks } from './scenarios/throughput.ts';
 import { printTable } from './table.ts';
@@ -26,6 +27,7 @@ const ALL: Record<ScenarioName, Scenario> = {
   list_cost_growth: listCostGrowth,
   memory,
   streaming,
+  sse_fanout: sseFanout,
 };
 
 const UNITS: Record<ScenarioName, string> = {
@@ -36,6 +38,7 @@ const UNITS: Record<ScenarioName, string> = {
   list_cost_growth: 'x (p50 at large / p50 at small)',
   memory: 'bytes of Redis per retained run',
   streaming: 'chunks/s',
+  sse_fanout: 'Redis connections of the API process',
 };
 
 async function main(): Promise<void> {
