@@ -71,6 +71,7 @@ export const LettaAsyncRequest = z
       .describe("Shorthand for messages = [{role: 'user', content: input}]"),
     callback_url: CallbackUrl.nullish(),
     max_steps: z.number().int().positive().optional(),
+    override_model: z.string().min(1).max(256).nullish().describe('A model for this request instead of the processor\'s default'),
     use_assistant_message: z.boolean().optional(),
     assistant_message_tool_name: z.string().max(256).optional(),
     assistant_message_tool_kwarg: z.string().max(256).optional(),

@@ -272,11 +272,48 @@ describe('the openai processor', () => {
     });
   });
 
+  it("takes a run started by Letta's messages/async route, with its override_model", async () => {
+    const tag = plan({ content: ['via ', 'letta'] });
+    const run = await json<{ id: string }>('/v1/agents/agent-openai/messages/async', {
+      method: 'POST',
+      json: { messages: [{ role: 'user', content: tag }], override_model: 'letta-override' },
+    });
+    expect(await runEnded(run.id)).toMatchObject({ status: 'completed', stop_reason: 'end_turn' });
+    expect(requestsOf(tag)[0]!.body).toMatchObject({ model: 'letta-override', messages: [{ role: 'user', content: tag }] });
+    expect((await json<Msg[]>(`/v1/runs/${run.id}/messages`)).map((m) => m.content)).toEqual(['via letta']);
+  });
+
   it('fails at once, without a request, on input it cannot use', async () => {
     const before = server.requests.length;
     const id = await createRun({ messages: [] });
     expect(await runEnded(id)).toMatchObject({ status: 'failed', stop_reason: 'error' });
     expect(server.requests.length).toBe(before);
+  });
+});
+
+describe('the openai processor with a short idle timeout', () => {
+  let quick: ApiHarness;
+  beforeAll(async () => {
+    quick = await startApiService(
+      { processor: 'openai', openaiBaseUrl: server.baseURL, openaiModel: 'test-model', openaiMaxRetries: 2, openaiIdleTimeoutMs: 300, concurrency: 2 },
+      ['runs'],
+    );
+  });
+  afterAll(() => quick?.close());
+
+  it('gives up on a silent server and tries again within the attempt', async () => {
+    const tag = plan({ hangAfter: 0 }, { content: ['after ', 'silence'] });
+    const res = await quick.call('/v1/runs', { method: 'POST', json: { agent_id: 'agent-openai', input: tag } });
+    const { id } = (await res.json()) as { id: string };
+    const done = await waitFor(async () => {
+      const r = (await (await quick.call(`/v1/runs/${id}`)).json()) as { status: string };
+      return r.status === 'completed' || r.status === 'failed' ? r : undefined;
+    });
+    expect(done).toMatchObject({ status: 'completed', stop_reason: 'end_turn' });
+    const [silent, answered] = requestsOf(tag);
+    expect(silent!.clientClosed).toBe(true);
+    expect(answered!.finished).toBe(true);
+    expect(((await (await quick.call(`/v1/runs/${id}/metrics`)).json()) as { attempts: number }).attempts).toBe(1);
   });
 });
 

@@ -24,7 +24,11 @@ export function lettaAsyncToRun(agentId: string, b: LettaAsyncRequest): RunCreat
   const messages = b.messages?.length ? b.messages : [{ role: 'user', content: b.input }];
   return {
     agent_id: agentId,
-    input: { messages, ...(b.max_steps !== undefined && { max_steps: b.max_steps }) },
+    input: {
+      messages,
+      ...(b.max_steps !== undefined && { max_steps: b.max_steps }),
+      ...(b.override_model && { override_model: b.override_model }),
+    },
     callback_url: b.callback_url ?? null,
     background: true,
     metadata: { run_type: 'send_message_async' },
