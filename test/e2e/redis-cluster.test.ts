@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type Service } from '../../src/service.ts';
+import { readSse, sseData } from '../helpers/api.ts';
 import { Receiver } from '../helpers/receiver.ts';
 import { TestRedisCluster } from '../helpers/redis-cluster.ts';
 import { silentLog, testConfig } from '../helpers/setup.ts';
@@ -19,7 +20,7 @@ beforeAll(async () => {
       webhookSecret: `whsec_${Buffer.from('cluster-test-secret-of-32-bytes!').toString('base64')}`,
     }),
     silentLog,
-    new Set(['runs', 'callbacks']),
+    new Set(['api', 'runs', 'callbacks']),
   );
 }, 60_000);
 afterAll(async () => {
@@ -53,5 +54,22 @@ describe('runhook on a 3-master Redis Cluster', () => {
     const { run } = await service.runhook.createRun({ agent_id: 'agent-0', input: { text: 'a b c d e', token_ms: 300 } });
     await service.runhook.cancelRun(run.id);
     expect((await service.runhook.waitForRun(run.id)).status).toBe('cancelled');
+  });
+
+  it("streams live runs to many clients through the API's one stream reader", async () => {
+    const texts = ['one two three', 'four five six', 'seven eight nine'];
+    const runs = await Promise.all(
+      texts.map((text, i) => service.runhook.createRun({ agent_id: `agent-${i}`, input: { text, ttft_ms: 400, token_ms: 20 } })),
+    );
+    // Two clients per run, all connected before the first token: every entry comes through the hub.
+    const streams = await Promise.all(runs.flatMap(({ run }) => [0, 1].map(() => fetch(`${service.api!.url}/v1/runs/${run.id}/stream`))));
+    const metrics = await (await fetch(`${service.api!.url}/metrics`)).text();
+    const all = await Promise.all(streams.map(readSse));
+    all.forEach((events, i) => {
+      const messages = sseData(events).filter((m) => m.message_type === 'assistant_message');
+      expect(messages.map((m) => m.content).join('')).toBe(texts[Math.floor(i / 2)]);
+      expect(messages.map((m) => m.seq_id)).toEqual([...messages.keys()].map((k) => k + 1));
+    });
+    expect(metrics).toMatch(/^runhook_stream_reader_connections 1$/m);
   });
 });
