@@ -46,6 +46,18 @@ export class RunNotFoundError extends RunhookError {
   }
 }
 
+/**
+ * A create with an Idempotency-Key whose run was deleted (by DELETE or retention): the key keeps naming
+ * that run, so a retry never makes it again (and never processes it twice). Use a new key for a new run.
+ */
+export class RunDeletedError extends RunhookError {
+  readonly code = 'RUN_DELETED';
+  readonly status = 409;
+  constructor(readonly runId: string) {
+    super(`run ${runId}, made with this Idempotency-Key, was deleted; a new run needs a new key`, { run_id: runId });
+  }
+}
+
 export class NotFoundError extends RunhookError {
   readonly code = 'NOT_FOUND';
   readonly status = 404;
@@ -168,6 +180,7 @@ export const ERROR_CODES = [
   'INVALID_INPUT',
   'UNAUTHORIZED',
   'RUN_NOT_FOUND',
+  'RUN_DELETED',
   'NOT_FOUND',
   'QUEUE_NOT_FOUND',
   'STEP_NOT_FOUND',

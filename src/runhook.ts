@@ -6,7 +6,6 @@ import type { Logger } from './logger.ts';
 import { callbackJobOptions, dispatchCallbacks } from './callbacks/dispatch.ts';
 import {
   callbackJobId,
-  cancelChannel,
   createCallbackQueue,
   createRunQueue,
   runJobOptions,
@@ -17,7 +16,7 @@ import {
 import { newRunId, type Run, type RunCreate, type RunCreateParsed, type RunListQuery, type RunUpdate } from './runs/schema.ts';
 import { chooseProcessor } from './processing/routing.ts';
 import { isTerminal } from './runs/status.ts';
-import { RunStore, type EndedRun } from './runs/store.ts';
+import { RunStore, type EndedRun, type IdempotencyClaim } from './runs/store.ts';
 
 /**
  * What code does with runs: create (store, then enqueue), read, list, change, cancel, delete, wait.
@@ -82,13 +81,14 @@ export class Runhook {
   async createRun(
     body: RunCreate | RunCreateParsed,
     id: string = newRunId(),
-    options: { validated?: boolean } = {},
+    options: { validated?: boolean; idempotency?: IdempotencyClaim } = {},
   ): Promise<{ run: Run; created: boolean }> {
     // Chosen once, here, and kept on the run: every worker then runs it with the same processor.
     const processor = chooseProcessor(this.config, String(body.agent_id ?? ''), body.processor);
     const { record, created } = await this.store.create({ ...body, processor }, id, options);
     if (record.run.status === 'created') {
-      await this.queue.add('run', { agent_id: record.run.agent_id }, runJobOptions(this.config, id));
+      // The stored run's id: a replayed Idempotency-Key names an earlier run, not `id`.
+      await this.queue.add('run', { agent_id: record.run.agent_id }, runJobOptions(this.config, record.run.id));
     }
     return { run: record.run, created };
   }
@@ -107,27 +107,33 @@ export class Runhook {
 
   /**
    * Cancels a run: a waiting one is taken off the queue and never starts; a running one is told over
-   * pub/sub and its processor's signal aborts. Cancelling a cancelled run returns it unchanged.
+   * pub/sub (by the transition script, as for every terminal move made outside its worker) and its
+   * processor's signal aborts. Cancelling a cancelled run returns it unchanged.
    */
   async cancelRun(id: string): Promise<Run> {
     const r = await this.store.transition(id, 'cancelled');
     if (r.outcome === 'missing') throw new RunNotFoundError(id);
     if (r.outcome === 'illegal' || r.outcome === 'stale') throw new IllegalTransitionError(id, r.status, 'cancelled');
     if (r.outcome === 'moved') {
+      // A worker taking the job right now finds the run ended when it starts it (start-run.lua).
       if (r.from === 'created') await this.queue.remove(id).catch(() => 0);
-      // Also when it was `created`: a worker may be taking the job right now.
-      await this.redis.publish(cancelChannel(this.config), id);
       this.log.info({ run_id: id, from: r.from }, 'run cancelled');
     }
     return this.store.require(id);
   }
 
-  /** Deletes a run and its job; a run still going is cancelled first so no worker keeps it. */
+  /**
+   * Deletes a run, its job and its callback: the run is removed first (with its callback outbox entry,
+   * in the same script), then its callback delivery job, so no retry of it is left waiting. A delivery
+   * in flight (its job locked) finds the run gone when it records, and nothing later sends it. A run
+   * still going is cancelled first so no worker keeps it.
+   */
   async deleteRun(id: string): Promise<Run> {
     const run = await this.store.require(id);
     if (!isTerminal(run.status)) await this.cancelRun(id).catch(() => undefined);
     await this.queue.remove(id).catch(() => 0);
     await this.store.delete(id);
+    await this.callbackQueue.remove(callbackJobId(id)).catch(() => 0);
     return run;
   }
 

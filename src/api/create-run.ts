@@ -1,12 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Runhook } from '../runhook.ts';
-import { newRunId, type Run, type RunCreate, type RunCreateParsed } from '../runs/schema.ts';
-import { claimIdempotencyKey, requestHash } from './idempotency.ts';
+import type { Run, RunCreate, RunCreateParsed } from '../runs/schema.ts';
+import { idempotencyClaim } from './idempotency.ts';
 
 /**
- * Creates a run for a request, honouring its Idempotency-Key: the first request with a key claims a
- * run id, a retry of it gets that same run back (marked `idempotent-replayed: true`). Both create
- * routes (runhook's and Letta's) go through here.
+ * Creates a run for a request, honouring its Idempotency-Key: the first request with a key claims it
+ * for the run it stores, a retry of it gets that same run back (marked `idempotent-replayed: true`), a
+ * retry after the run was deleted is a 409 RUN_DELETED. Both create routes (runhook's and Letta's) go
+ * through here.
  */
 export async function createRunFor(
   runhook: Runhook,
@@ -19,9 +20,9 @@ export async function createRunFor(
 ): Promise<Run> {
   const key = req.headers['idempotency-key'];
   if (typeof key !== 'string' || key === '') return (await runhook.createRun(body, undefined, { validated })).run;
-  const { runId, replayed } = await claimIdempotencyKey(runhook.store, key, requestHash(route, body), newRunId());
-  if (replayed) reply.header('idempotent-replayed', 'true');
-  // Under a replayed id this returns the run that exists; it also adds the job again if a crash came
-  // between the claim and the first create (the job id is the run id, so never a second job).
-  return (await runhook.createRun(body, runId, { validated })).run;
+  // A replay returns the run the key names; it also adds its job again if a crash came between storing
+  // the run and adding its job (the job id is the run id, so never a second job).
+  const { run, created } = await runhook.createRun(body, undefined, { validated, idempotency: idempotencyClaim(key, route, body) });
+  if (!created) reply.header('idempotent-replayed', 'true');
+  return run;
 }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { IdempotencyConflictError } from '../errors.ts';
-import type { RunStore } from '../runs/store.ts';
+import type { IdempotencyClaim } from '../runs/store.ts';
 
 /** How long a key is remembered; Stripe keeps its keys for 24 h too. */
 export const IDEMPOTENCY_TTL_MS = 86_400_000;
@@ -22,27 +21,11 @@ export function requestHash(route: string, body: unknown): string {
 }
 
 /**
- * Claims an Idempotency-Key for a new run id, or finds the run id an earlier request with the same key
- * claimed. The key maps to {hash of the request, run id} (SET NX, with a TTL); the same key with another
- * request is a conflict. The caller then creates the run under the returned id: creating an id that
- * exists returns that run, so a retry (or a race between two retries) never makes a second run or job.
+ * The claim a create with an Idempotency-Key makes, in the same script that stores the run (see
+ * create-run.lua): the key names that run for IDEMPOTENCY_TTL_MS. A retry with the same request gets the
+ * run back; with another request it is a 409 IDEMPOTENCY_KEY_REUSED; once the run was deleted, a 409
+ * RUN_DELETED, so a deleted run is never made (or processed) again.
  */
-export async function claimIdempotencyKey(
-  store: RunStore,
-  key: string,
-  hash: string,
-  newId: string,
-): Promise<{ runId: string; replayed: boolean }> {
-  const redisKey = store.keys.idempotency(key);
-  const claim = JSON.stringify({ hash, run_id: newId });
-  const set = await store.redis.set(redisKey, claim, 'PX', IDEMPOTENCY_TTL_MS, 'NX');
-  if (set === 'OK') return { runId: newId, replayed: false };
-  const raw = await store.redis.get(redisKey);
-  // Expired between the two calls: claim it again.
-  if (raw === null) return claimIdempotencyKey(store, key, hash, newId);
-  const prior = JSON.parse(raw) as { hash: string; run_id: string };
-  if (prior.hash !== hash) {
-    throw new IdempotencyConflictError('this Idempotency-Key was used with a different request', { run_id: prior.run_id });
-  }
-  return { runId: prior.run_id, replayed: true };
+export function idempotencyClaim(key: string, route: string, body: unknown): IdempotencyClaim {
+  return { key, requestHash: requestHash(route, body), ttlMs: IDEMPOTENCY_TTL_MS };
 }

@@ -9,6 +9,7 @@ import { CALLBACKS_QUEUE, type CallbackJobData } from '../queue/queues.ts';
 import { assembleMessages } from '../runs/messages.ts';
 import { hashToRecord, type RunRecord } from '../runs/record.ts';
 import type { CallbackAttempt } from '../runs/schema.ts';
+import { isTerminal } from '../runs/status.ts';
 import { callbackState, entriesFromReads, type EndedRun, type RunStore, type StreamEntry } from '../runs/store.ts';
 import { Deliverer, type DeliveryResult } from './deliver.ts';
 import { callbackJobOptions } from './dispatch.ts';
@@ -52,6 +53,9 @@ function loadedFrom(hash: Record<string, string>, log: string | null, stream: Ar
     lastAttempt: Number(hash.callback_attempts ?? 0),
   };
 }
+
+/** How often a callback job whose run has not ended looks again (plus jitter). */
+const NOT_ENDED_RECHECK_MS = 5_000;
 
 /** How long a callback waits when its receiver has its full share of deliveries in flight (plus jitter). */
 const ENDPOINT_BUSY_DELAY_MS = 250;
@@ -151,6 +155,15 @@ export class CallbackWorker {
     const { record } = loaded;
     const url = record.run.callback_url;
     if (!url) return;
+    if (!isTerminal(record.run.status)) {
+      // Only an ended run has a callback: a job that finds its run still going (a stale retry of an
+      // earlier run under this id, or one added by hand) must not post "running" and record it as
+      // delivered. It waits for the end, spending no attempt; the terminal move's dispatch finds this
+      // job (same id) and adds no other, so this one delivers once the run has ended.
+      log.warn({ status: record.run.status }, 'callback job for a run that has not ended; it waits for the end');
+      await job.moveToDelayed(Date.now() + NOT_ENDED_RECHECK_MS * (1 + Math.random()), token);
+      throw new DelayedError();
+    }
     // The job id makes a second automatic job unlikely, not impossible (its record is trimmed after an
     // hour and an outbox sweep may add it again); a delivered callback is not sent twice for that.
     if (!job.data.manual && loaded.state === 'delivered') {
@@ -201,6 +214,12 @@ export class CallbackWorker {
       // The terminal move hands over the run as it ended: nothing to read back.
       const loaded = ended ? loadedFrom(ended.hash, ended.messageLog) : await this.#load(runId);
       const url = loaded?.record.run.callback_url;
+      if (loaded && url && !isTerminal(loaded.record.run.status)) {
+        // Not ended (see #process): its job waits for the end.
+        await this.#queueJob(runId, 0);
+        await this.#deps.redis.zrem(this.#deps.store.keys.callbackOutbox, runId);
+        return;
+      }
       if (!loaded || !url || loaded.state === 'delivered') {
         await this.#deps.redis.zrem(this.#deps.store.keys.callbackOutbox, runId);
         return;

@@ -38,7 +38,10 @@ export function createRunQueue(config: Config, connection: RedisClient): Queue<R
   });
 }
 
-/** The pub/sub channel on which a cancel reaches whichever worker holds the run. */
+/**
+ * The pub/sub channel on which the end of a running run (cancel, PATCH, the reconciler) reaches whichever
+ * worker holds it; transition-run.lua publishes the run id on it, under this same name.
+ */
 export function cancelChannel(config: Config): string {
   return `${config.keyPrefix}:cancel`;
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { RedisClient } from '../queue/connection.ts';
 import { isoToMicros, microsToIso, nowMicros } from '../clock.ts';
-import { IllegalTransitionError, InvalidInputError, RunNotFoundError } from '../errors.ts';
+import { IdempotencyConflictError, IllegalTransitionError, InvalidInputError, RunDeletedError, RunNotFoundError } from '../errors.ts';
 import { RunKeys } from './keys.ts';
 import { flatToHash, hashToRecord, newRunFields, type RunRecord } from './record.ts';
 import {
@@ -59,6 +59,15 @@ export type TransitionResult =
   /** The completed_at given is before the run was created (a RunUpdate's). */
   | { outcome: 'before_created'; status: RunStatus; createdUs: number }
   | { outcome: 'missing' };
+
+/** An Idempotency-Key claimed with the run it creates (see create-run.lua). */
+export interface IdempotencyClaim {
+  key: string;
+  /** Of the request: the same key with another request is a conflict. */
+  requestHash: string;
+  /** How long the key is remembered. */
+  ttlMs: number;
+}
 
 /** A RunUpdate's parts that ride with its move, in the same script. */
 interface UpdateStep extends TransitionOptions {
@@ -121,13 +130,16 @@ export class RunStore {
   }
 
   /**
-   * Stores a new run in `created`. Creating with an id that exists returns that run unchanged.
+   * Stores a new run in `created`. Creating with an id that exists returns that run unchanged. With an
+   * Idempotency-Key (`idempotency`), the key is claimed for the run in the same script: the same key and
+   * request again return the run it names; with another request it is an IdempotencyConflictError; once
+   * its run was deleted, a RunDeletedError, never a new run.
    * `validated`: the body is RunCreate's output already (the API validated it), so it is not parsed again.
    */
   async create(
     body: RunCreate | RunCreateParsed,
     id: string = newRunId(),
-    { validated = false }: { validated?: boolean } = {},
+    { validated = false, idempotency }: { validated?: boolean; idempotency?: IdempotencyClaim } = {},
   ): Promise<{ record: RunRecord; created: boolean }> {
     const c = validated ? (body as RunCreateParsed) : RunCreate.parse(body);
     const createdUs = nowMicros();
@@ -144,8 +156,18 @@ export class RunStore {
       requestConfig: c.request_config,
       processor: c.processor,
     });
-    const seq = Number(await this.#scripts.createRun(this.keys.run(id), this.keys.prefix, id, ...fields));
-    if (seq === 0) return { record: await this.requireRecord(id), created: false };
+    const [seq, existing] = (await this.#scripts.createRun(
+      this.keys.run(id),
+      this.keys.prefix,
+      id,
+      idempotency ? this.keys.idempotency(idempotency.key) : '',
+      idempotency?.requestHash ?? '',
+      idempotency?.ttlMs ?? 0,
+      ...fields,
+    )) as [number, string?];
+    if (seq === -1) throw new RunDeletedError(existing!);
+    if (seq === -2) throw new IdempotencyConflictError('this Idempotency-Key was used with a different request', { run_id: existing });
+    if (seq === 0) return { record: await this.requireRecord(existing!), created: false };
     const h: Record<string, string> = { seq: String(seq) };
     for (let i = 0; i < fields.length; i += 2) h[fields[i]!] = fields[i + 1]!;
     return { record: hashToRecord(h), created: true };
