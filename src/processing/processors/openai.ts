@@ -161,7 +161,9 @@ async function streamCall(
       emitted = true;
       onEmit();
     }
-    void context.emit(m);
+    // Not awaited: writes are pipelined, and a failed one surfaces when the processor returns (flush);
+    // the catch keeps its rejection from being an unhandled one meanwhile.
+    context.emit(m).catch(() => {});
   };
   try {
     const stream = await client.chat.completions.create(params, { signal: ctrl.signal });
