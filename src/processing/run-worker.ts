@@ -52,7 +52,8 @@ export class RunWorker {
   async start(): Promise<void> {
     if (this.#worker) return;
     const { config, redis, log } = this.#deps;
-    // Cancels come over pub/sub from whichever process handled the request; only the holder acts.
+    // The end of a running run made elsewhere (cancel, PATCH, the reconciler; published by
+    // transition-run.lua) comes over pub/sub; only the holder acts.
     this.#subscriber = redis.duplicate();
     this.#subscriber.on('message', (_channel: string, runId: string) => this.#abort(runId, 'cancelled'));
     this.#subscriber.on('error', (err) => log.warn({ err: err.message }, 'cancel subscriber error'));
