@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/monitoring/metrics.ts';
 import { Lease } from '../../src/queue/lease.ts';
+import { closeRedis, createRedis, ready } from '../../src/queue/connection.ts';
 import { Reconciler, reconcileLeaseKey } from '../../src/queue/reconcile.ts';
-import type { Runhook } from '../../src/runhook.ts';
+import { Runhook } from '../../src/runhook.ts';
 import { childEnv, startRunhook, type RunhookProcess } from '../helpers/processes.ts';
+import { TestRedisCluster } from '../helpers/redis-cluster.ts';
 import { closeTestRunhook, openTestRunhook, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
 
 describe('one reconciler at a time', () => {
@@ -116,5 +118,38 @@ describe('one reconciler at a time', () => {
         await survivor.close();
       }
     });
+  });
+});
+
+describe('on a Redis Cluster', () => {
+  // The reconcile script, the ZINTERs and the lease touch run-store and queue keys together: one hash tag, one slot.
+  let cluster: TestRedisCluster;
+  beforeAll(async () => {
+    cluster = await TestRedisCluster.start(3);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('holds the lease and repairs in a pass', async () => {
+    const config = testConfig({ redisUrl: undefined, redisClusterNodes: cluster.nodes, createdGraceMs: 0, runAttempts: 1 });
+    const redis = createRedis(cluster.nodes, 'worker');
+    await ready(redis);
+    const rh = new Runhook(config, redis, silentLog);
+    const reconciler = new Reconciler({ config, store: rh.store, queue: rh.queue, log: silentLog });
+    try {
+      const stored = await rh.store.create({ agent_id: 'cluster-rec' });
+      const { run } = await rh.createRun({ agent_id: 'cluster-rec' });
+      await rh.store.start(run.id, 1);
+      await rh.queue.remove(run.id).catch(() => 0);
+      expect(await reconciler.tick()).toMatchObject({ requeued: 1, failed: 1 });
+      expect(await rh.queue.getJobState(stored.record.run.id)).toBe('waiting');
+      expect((await rh.getRun(run.id)).status).toBe('failed');
+      expect(await redis.get(reconcileLeaseKey(config))).toBe(reconciler.lease.token);
+    } finally {
+      await reconciler.close();
+      await rh.close();
+      await closeRedis(redis);
+    }
   });
 });
