@@ -114,6 +114,9 @@ const EnvSchema = z.object({
   RUNHOOK_REQUEST_LOG: z.enum(['all', 'errors', 'off']).default('errors'),
 });
 
+/** Every environment variable runhook reads; deployment files are checked against it. */
+export const ENV_NAMES: readonly string[] = Object.freeze(Object.keys(EnvSchema.shape));
+
 export interface Config {
   /** Undefined means "the local default": redis://127.0.0.1:6379, started under dataDir if nothing answers. */
   readonly redisUrl: string | undefined;
