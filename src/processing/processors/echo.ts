@@ -51,7 +51,8 @@ export const echoProcessor = defineProcessor({
     for (const [i, token] of tokens.entries()) {
       if (i > 0) await sleep(opts.token_ms ?? 0, signal);
       if (signal.aborted) throw signal.reason;
-      void context.emit({ id: messageId, message_type: 'assistant_message', content: token });
+      // Not awaited (tokens batch per tick); a failed write is re-raised by the worker's flush, not here.
+      context.emit({ id: messageId, message_type: 'assistant_message', content: token }).catch(() => {});
     }
     const stopReason = opts.fail !== undefined ? 'error' : (opts.stop_reason ?? 'end_turn');
     const tookNs = epochNanos() - startNs;
