@@ -5,12 +5,17 @@ import { ProcessorLoadError } from '../errors.ts';
 import { echoProcessor } from './processors/echo.ts';
 import type { Processor } from './processor.ts';
 import { configuredProcessors } from './routing.ts';
+import { httpOptions, httpProcessor } from './processors/http.ts';
 import { openaiOptions, openaiProcessor } from './processors/openai.ts';
 
 /** The built-in processors, each made from the configuration it needs. */
 const BUILT_IN: Record<string, (config: Config) => Processor> = {
   echo: () => echoProcessor,
   openai: (config) => openaiProcessor(openaiOptions(config)),
+  http: (config) => {
+    if (!config.httpUrl) throw new ProcessorLoadError('processor "http" needs RUNHOOK_HTTP_URL: the URL of your service');
+    return httpProcessor(httpOptions(config));
+  },
 };
 
 /**
