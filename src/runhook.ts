@@ -16,7 +16,7 @@ import {
 import { newRunId, type Run, type RunCreate, type RunCreateParsed, type RunListQuery, type RunUpdate } from './runs/schema.ts';
 import { chooseProcessor } from './processing/routing.ts';
 import { isTerminal } from './runs/status.ts';
-import { RunStore, type EndedRun, type IdempotencyClaim } from './runs/store.ts';
+import { RunStore, type EndedRun } from './runs/store.ts';
 
 /**
  * What code does with runs: create (store, then enqueue), read, list, change, cancel, delete, wait.
@@ -81,7 +81,7 @@ export class Runhook {
   async createRun(
     body: RunCreate | RunCreateParsed,
     id: string = newRunId(),
-    options: { validated?: boolean; idempotency?: IdempotencyClaim } = {},
+    options: Parameters<RunStore['create']>[2] = {},
   ): Promise<{ run: Run; created: boolean }> {
     // Chosen once, here, and kept on the run: every worker then runs it with the same processor.
     const processor = chooseProcessor(this.config, String(body.agent_id ?? ''), body.processor);

@@ -65,6 +65,7 @@ export function hashToRecord(h: RunHash): RunRecord {
     ttft_ns: num(h.ttft_ns),
     total_duration_ns: num(h.total_duration_ns),
     processor: h.processor ?? null,
+    replay_of: h.replay_of ?? null,
   };
   return {
     run,
@@ -92,6 +93,7 @@ export function newRunFields(r: {
   baseTemplateId: string | null | undefined;
   requestConfig: LettaRequestConfig | null | undefined;
   processor?: string | null | undefined;
+  replayOf?: string | null | undefined;
 }): string[] {
   const f: string[] = ['id', r.id, 'status', 'created', 'agent_id', r.agentId, 'created_us', String(r.createdUs)];
   const put = (k: string, v: string | null | undefined) => {
@@ -105,5 +107,6 @@ export function newRunFields(r: {
   put('base_template_id', r.baseTemplateId);
   put('request_config', r.requestConfig ? JSON.stringify(r.requestConfig) : undefined);
   put('processor', r.processor);
+  put('replay_of', r.replayOf);
   return f;
 }

@@ -107,6 +107,8 @@ export const Run = z.object({
   total_duration_ns: NonNegativeInt.nullable(),
   /** runhook's: the processor that runs it (CONTRACT section 7); null for runs stored before it was kept. */
   processor: z.string().nullable(),
+  /** runhook's: the run this one replays (POST /v1/runs/{id}/replay, CONTRACT section 10); null otherwise. */
+  replay_of: z.string().nullable(),
 });
 export type Run = z.infer<typeof Run>;
 
