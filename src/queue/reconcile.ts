@@ -145,18 +145,16 @@ export async function reconcileRuns(deps: ReconcileDeps, options: PassOptions = 
       ...ids,
     );
     const nowUs = nowMicros();
-    const optional = (v: string | undefined) => (v ? { value: Number(v) } : undefined);
     for (let i = 0; i < flat.length; i += 7) {
-      const attempt = optional(flat[i + 3]);
-      const jobAttempt = optional(flat[i + 6]);
+      const [id, status, createdUs, attempt, job, detail, jobAttempt] = flat.slice(i, i + 7);
       const c: Candidate = {
-        id: flat[i]!,
-        status: flat[i + 1] as Candidate['status'],
-        createdUs: Number(flat[i + 2]),
-        ...(attempt && { attempt: attempt.value }),
-        job: flat[i + 4] as Candidate['job'],
-        detail: flat[i + 5] ?? '',
-        ...(jobAttempt && { jobAttempt: jobAttempt.value }),
+        id: id!,
+        status: status as Candidate['status'],
+        createdUs: Number(createdUs),
+        ...(attempt && { attempt: Number(attempt) }),
+        job: job as Candidate['job'],
+        detail: detail ?? '',
+        ...(jobAttempt && { jobAttempt: Number(jobAttempt) }),
       };
       const repair = repairFor(c, nowUs, config.createdGraceMs);
       if (repair.kind === 'none') {
