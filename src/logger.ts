@@ -20,6 +20,10 @@ export const REDACT_PATHS = [
   '*.webhookSecret',
   '*.apiKeys',
   'redisUrl',
+  'openaiApiKey',
+  '*.openaiApiKey',
+  'httpSecret',
+  '*.httpSecret',
 ];
 
 export const loggerOptions = (level: string): LoggerOptions => ({
