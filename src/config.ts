@@ -71,6 +71,8 @@ const EnvSchema = z.object({
   RUNHOOK_MAX_STALLED_COUNT: int(0).default(1),
   RUNHOOK_MAINTENANCE_INTERVAL_MS: int(100).default(15_000),
   RUNHOOK_CREATED_GRACE_MS: int(0).default(10_000),
+  RUNHOOK_AGENT_CONCURRENCY: int(0).max(100_000).default(0),
+  RUNHOOK_CONVERSATION_BUSY: z.enum(['queue', 'reject']).default('queue'),
   RUNHOOK_CALLBACK_TIMEOUT_MS: int(1).default(5_000),
   RUNHOOK_CALLBACK_RETRY_DELAYS: z
     .string()
@@ -85,6 +87,9 @@ const EnvSchema = z.object({
     .default(SVIX_RETRY_DELAYS_MS),
   RUNHOOK_CALLBACK_CONCURRENCY: int(1).max(10_000).default(50),
   RUNHOOK_CALLBACK_ENDPOINT_CONCURRENCY: int(1).max(10_000).default(10),
+  RUNHOOK_CALLBACK_BREAKER_FAILURES: int(1).max(10_000).default(5),
+  RUNHOOK_CALLBACK_BREAKER_OPEN_MS: int(1).default(10_000),
+  RUNHOOK_CALLBACK_BREAKER_MAX_OPEN_MS: int(1).default(300_000),
   RUNHOOK_CALLBACK_ALLOW_PRIVATE: z
     .string()
     .transform((v, ctx): true | false | string[] => {
@@ -104,6 +109,8 @@ const EnvSchema = z.object({
   RUNHOOK_RATE_LIMIT: int(0).default(0),
   RUNHOOK_STREAM_PING_MS: int(10).default(15_000),
   RUNHOOK_STREAM_WATCHER_BUFFER: int(1).default(10_000),
+  RUNHOOK_STREAM_REPLAY_MINUTES: int(0).default(60),
+  RUNHOOK_BULK_RATE: int(0).default(0),
   RUNHOOK_DATA_DIR: z.string().min(1).default('.runhook'),
   RUNHOOK_EMBEDDED_REDIS: bool.default(true),
   RUNHOOK_EMBEDDED_REDIS_PORT: int(1).max(65535).default(6379),
@@ -159,11 +166,20 @@ export interface Config {
   readonly maintenanceIntervalMs: number;
   /** A `created` run younger than this may still have its job being added; the reconciler leaves it. */
   readonly createdGraceMs: number;
+  /** Most runs of one agent admitted at once (flow control, CONTRACT section 8); 0 = no limit. */
+  readonly agentConcurrency: number;
+  /** What a run on a conversation that is busy gets: a place in its queue, or Letta's 409. */
+  readonly conversationBusy: 'queue' | 'reject';
   readonly callbackTimeoutMs: number;
   readonly callbackRetryDelaysMs: readonly number[];
   readonly callbackConcurrency: number;
   /** Deliveries in flight to one receiver origin per process; the rest wait their turn. */
   readonly callbackEndpointConcurrency: number;
+  /** Consecutive failures to one receiver host that open its breaker (deliveries to it pause; one probe at a time). */
+  readonly callbackBreakerFailures: number;
+  /** How long an opened breaker waits before its first probe; each failed probe doubles it, up to the max. */
+  readonly callbackBreakerOpenMs: number;
+  readonly callbackBreakerMaxOpenMs: number;
   readonly callbackAllowPrivate: boolean | readonly string[];
   readonly bodyLimit: number;
   /** Requests per minute per API key; 0 turns the limit off. */
@@ -172,6 +188,10 @@ export interface Config {
   readonly streamPingMs: number;
   /** Stream entries held for one SSE client that reads slower than its run writes; past it, it is dropped. */
   readonly streamWatcherBuffer: number;
+  /** How long an ended run's chunks are kept beside its folded messages for exact stream resumes; 0: none. */
+  readonly streamReplayMs: number;
+  /** Runs a bulk operation acts on per second (cancel, replay, delete); 0: as fast as it goes. */
+  readonly bulkRatePerSecond: number;
   readonly dataDir: string;
   readonly embeddedRedis: boolean;
   /** Where the local default Redis is looked for, and started when nothing answers. */
@@ -228,10 +248,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxStalledCount: e.RUNHOOK_MAX_STALLED_COUNT,
     maintenanceIntervalMs: e.RUNHOOK_MAINTENANCE_INTERVAL_MS,
     createdGraceMs: e.RUNHOOK_CREATED_GRACE_MS,
+    agentConcurrency: e.RUNHOOK_AGENT_CONCURRENCY,
+    conversationBusy: e.RUNHOOK_CONVERSATION_BUSY,
     callbackTimeoutMs: e.RUNHOOK_CALLBACK_TIMEOUT_MS,
     callbackRetryDelaysMs: Object.freeze([...e.RUNHOOK_CALLBACK_RETRY_DELAYS]),
     callbackConcurrency: e.RUNHOOK_CALLBACK_CONCURRENCY,
     callbackEndpointConcurrency: e.RUNHOOK_CALLBACK_ENDPOINT_CONCURRENCY,
+    callbackBreakerFailures: e.RUNHOOK_CALLBACK_BREAKER_FAILURES,
+    callbackBreakerOpenMs: e.RUNHOOK_CALLBACK_BREAKER_OPEN_MS,
+    callbackBreakerMaxOpenMs: Math.max(e.RUNHOOK_CALLBACK_BREAKER_OPEN_MS, e.RUNHOOK_CALLBACK_BREAKER_MAX_OPEN_MS),
     callbackAllowPrivate: Array.isArray(e.RUNHOOK_CALLBACK_ALLOW_PRIVATE)
       ? Object.freeze([...e.RUNHOOK_CALLBACK_ALLOW_PRIVATE])
       : e.RUNHOOK_CALLBACK_ALLOW_PRIVATE,
@@ -239,6 +264,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerMinute: e.RUNHOOK_RATE_LIMIT,
     streamPingMs: e.RUNHOOK_STREAM_PING_MS,
     streamWatcherBuffer: e.RUNHOOK_STREAM_WATCHER_BUFFER,
+    streamReplayMs: e.RUNHOOK_STREAM_REPLAY_MINUTES * 60_000,
+    bulkRatePerSecond: e.RUNHOOK_BULK_RATE,
     dataDir: e.RUNHOOK_DATA_DIR,
     embeddedRedis: e.RUNHOOK_EMBEDDED_REDIS,
     embeddedRedisPort: e.RUNHOOK_EMBEDDED_REDIS_PORT,

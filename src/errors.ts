@@ -120,6 +120,28 @@ export class IdempotencyConflictError extends RunhookError {
   readonly status = 409;
 }
 
+/** A run names a conversation that another run not yet ended holds, with RUNHOOK_CONVERSATION_BUSY=reject (Letta's 409). */
+export class ConversationBusyError extends RunhookError {
+  readonly code = 'CONVERSATION_BUSY';
+  readonly status = 409;
+  constructor(conversationId: string, runId: string) {
+    super(`conversation ${conversationId} is busy with run ${runId}`, { conversation_id: conversationId, run_id: runId });
+  }
+}
+
+/** A conversation belongs to the agent its first run (or POST /v1/conversations) named. */
+export class ConversationAgentMismatchError extends RunhookError {
+  readonly code = 'CONVERSATION_AGENT_MISMATCH';
+  readonly status = 409;
+  constructor(conversationId: string, agentId: string, ownerId: string) {
+    super(`conversation ${conversationId} belongs to agent ${ownerId}, not ${agentId}`, {
+      conversation_id: conversationId,
+      agent_id: agentId,
+      conversation_agent_id: ownerId,
+    });
+  }
+}
+
 export class PayloadTooLargeError extends RunhookError {
   readonly code = 'PAYLOAD_TOO_LARGE';
   readonly status = 413;
@@ -188,6 +210,8 @@ export const ERROR_CODES = [
   'RUN_ILLEGAL_TRANSITION',
   'RUN_NOT_ENDED',
   'IDEMPOTENCY_KEY_REUSED',
+  'CONVERSATION_BUSY',
+  'CONVERSATION_AGENT_MISMATCH',
   'PAYLOAD_TOO_LARGE',
   'RATE_LIMITED',
   'REDIS_UNAVAILABLE',

@@ -15,6 +15,7 @@ import {
 } from './queue/queues.ts';
 import { newRunId, type Run, type RunCreate, type RunCreateParsed, type RunListQuery, type RunUpdate } from './runs/schema.ts';
 import { chooseProcessor } from './processing/routing.ts';
+import { addReadyJobs, flowJobOptions } from './flow/flow.ts';
 import { isTerminal } from './runs/status.ts';
 import { RunStore, type EndedRun } from './runs/store.ts';
 
@@ -32,7 +33,13 @@ export class Runhook {
     readonly redis: RedisClient,
     readonly log: Logger,
   ) {
-    this.store = new RunStore(redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });
+    this.store = new RunStore(redis, {
+      keyPrefix: config.keyPrefix,
+      retentionMs: config.retentionMs,
+      replayMs: config.streamReplayMs,
+      agentConcurrency: config.agentConcurrency,
+      conversationBusy: config.conversationBusy,
+    });
     this.queue = createRunQueue(config, redis);
     this.callbackQueue = createCallbackQueue(config, redis);
     // The fast path of the outbox: a run that ends in this process gets its delivery job at once;
@@ -41,6 +48,13 @@ export class Runhook {
       if (this.deliverNow?.(id, ended)) return;
       this.#due.push(id);
       if (this.#due.length === 1) setImmediate(() => this.#dispatchDue());
+    });
+    // Flow control's hand-over admitted runs in the step that ended one: their jobs are added at once
+    // (the reconciler's sweep of the ready set adds what a crash here leaves).
+    this.store.events.on('flow-ready', (ids) => {
+      addReadyJobs(this.config, this.redis, this.store.keys, this.queue, ids).catch((err: Error) =>
+        this.log.warn({ run_ids: ids, err: err.message }, 'adding admitted runs\' jobs failed; the reconciler will'),
+      );
     });
   }
 
@@ -85,10 +99,15 @@ export class Runhook {
   ): Promise<{ run: Run; created: boolean }> {
     // Chosen once, here, and kept on the run: every worker then runs it with the same processor.
     const processor = chooseProcessor(this.config, String(body.agent_id ?? ''), body.processor);
-    const { record, created } = await this.store.create({ ...body, processor }, id, options);
-    if (record.run.status === 'created') {
+    const { record, created, admitted } = await this.store.create({ ...body, processor }, id, options);
+    // A run flow control holds (behind its conversation or a limit) gets its job when it is admitted.
+    if (record.run.status === 'created' && admitted) {
       // The stored run's id: a replayed Idempotency-Key names an earlier run, not `id`.
-      await this.queue.add('run', { agent_id: record.run.agent_id }, runJobOptions(this.config, record.run.id));
+      const { priority, run_at } = record.run;
+      const opts = priority || run_at
+        ? flowJobOptions(this.config, record.run.id, priority, run_at ? Date.parse(run_at) : null)
+        : runJobOptions(this.config, record.run.id);
+      await this.queue.add('run', { agent_id: record.run.agent_id }, opts);
     }
     return { run: record.run, created };
   }

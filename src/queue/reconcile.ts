@@ -10,6 +10,7 @@ import type { RunStore } from '../runs/store.ts';
 import type { RedisClient } from './connection.ts';
 import { Lease } from './lease.ts';
 import { runJobOptions, type RunJobData, type RunJobResult } from './queues.ts';
+import { flowJobOptions, repairFlow, sweepReady } from '../flow/flow.ts';
 
 export interface ReconcileDeps {
   config: Config;
@@ -208,6 +209,11 @@ export async function reconcileRuns(deps: ReconcileDeps, options: PassOptions = 
     audit = page.length < auditCount ? 0 : page.at(-1)!.seq;
   }
   if (await stillHeld()) await store.redis.hset(stateKey(config), 'created_seq', watermark, 'audit_seq', audit);
+  // Flow control: admitted runs whose job a crash kept from being added, and conversations or limits
+  // whose admitted run ended or vanished without handing over (a write lost in a failover, a run ended
+  // by a version without flow control).
+  report.requeued += await sweepReady(config, store.redis, store.keys, queue, config.createdGraceMs);
+  await repairFlow(config, store.redis, store.keys, queue, deps.log);
   return finish(deps, report);
 }
 
@@ -236,7 +242,9 @@ async function apply(deps: ReconcileDeps, c: Candidate, repair: Repair, report: 
     case 'requeue': {
       // A finished job of an earlier run with this id would make the add a no-op: it goes first.
       if (repair.replaceJob) await queue.remove(id);
-      await queue.add('run', { agent_id: (await store.get(id))?.agent_id ?? '' }, runJobOptions(config, id));
+      const run = await store.get(id);
+      const opts = run?.priority || run?.run_at ? flowJobOptions(config, id, run.priority, run.run_at ? Date.parse(run.run_at) : null) : runJobOptions(config, id);
+      await queue.add('run', { agent_id: run?.agent_id ?? '' }, opts);
       report.requeued++;
       log.warn({ run_id: id, replaced_job: repair.replaceJob }, 'reconciler enqueued a run that had no job');
       return;

@@ -1,4 +1,5 @@
 import { microsToIso } from '../clock.ts';
+import { packJsonField, unpackJsonField } from './compact.ts';
 import type { LettaRequestConfig, Metadata, Run, RunStatus, RunUsage, StopReasonType } from './schema.ts';
 
 /**
@@ -15,6 +16,8 @@ export interface RunRecord {
   error: string | null;
   usage: RunUsage | null;
   lastSeq: number;
+  /** Where flow control holds it (flow/lua/flow.lua): conv, limit, run (admitted); null when not in flow. */
+  flow: 'conv' | 'limit' | 'run' | null;
 }
 
 export type RunHash = Record<string, string>;
@@ -66,10 +69,18 @@ export function hashToRecord(h: RunHash): RunRecord {
     total_duration_ns: num(h.total_duration_ns),
     processor: h.processor ?? null,
     replay_of: h.replay_of ?? null,
+    priority: num(h.priority),
+    run_at: h.run_at_us === undefined ? null : microsToIso(Number(h.run_at_us)),
   };
   return {
     run,
-    input: json(h.input) ?? undefined,
+    // A large input is kept compressed (input_z, see compact.ts; one stored before that is plain), and
+    // inflated only when read: a page of the run list never needs it.
+    get input(): unknown {
+      const value = json(unpackJsonField(h, 'input')) ?? undefined;
+      Object.defineProperty(this, 'input', { value, enumerable: true, writable: true });
+      return value;
+    },
     seq: Number(h.seq),
     createdUs,
     startedUs: num(h.started_us),
@@ -77,6 +88,7 @@ export function hashToRecord(h: RunHash): RunRecord {
     error,
     usage: usageFromField(h.usage),
     lastSeq: Number(h.msg_seq ?? 0),
+    flow: (h.flow as RunRecord['flow'] | undefined) ?? null,
   };
 }
 
@@ -94,12 +106,14 @@ export function newRunFields(r: {
   requestConfig: LettaRequestConfig | null | undefined;
   processor?: string | null | undefined;
   replayOf?: string | null | undefined;
+  priority?: number | null | undefined;
+  runAtUs?: number | null | undefined;
 }): string[] {
   const f: string[] = ['id', r.id, 'status', 'created', 'agent_id', r.agentId, 'created_us', String(r.createdUs)];
   const put = (k: string, v: string | null | undefined) => {
     if (v !== null && v !== undefined) f.push(k, v);
   };
-  put('input', r.input === undefined ? undefined : JSON.stringify(r.input));
+  if (r.input !== undefined) f.push(...packJsonField('input', JSON.stringify(r.input)));
   put('callback_url', r.callbackUrl);
   put('metadata', r.metadata ? JSON.stringify(r.metadata) : undefined);
   put('background', r.background === null || r.background === undefined ? undefined : r.background ? '1' : '0');
@@ -108,5 +122,7 @@ export function newRunFields(r: {
   put('request_config', r.requestConfig ? JSON.stringify(r.requestConfig) : undefined);
   put('processor', r.processor);
   put('replay_of', r.replayOf);
+  put('priority', r.priority === null || r.priority === undefined ? undefined : String(r.priority));
+  put('run_at_us', r.runAtUs === null || r.runAtUs === undefined ? undefined : String(r.runAtUs));
   return f;
 }

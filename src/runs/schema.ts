@@ -109,6 +109,10 @@ export const Run = z.object({
   processor: z.string().nullable(),
   /** runhook's: the run this one replays (POST /v1/runs/{id}/replay, CONTRACT section 10); null otherwise. */
   replay_of: z.string().nullable(),
+  /** runhook's: its priority (1 first … 100 last), null for none (CONTRACT section 8). */
+  priority: z.number().int().nullable(),
+  /** runhook's: when it may start, null for at once (CONTRACT section 8). */
+  run_at: Timestamp.nullable(),
 });
 export type Run = z.infer<typeof Run>;
 
@@ -128,6 +132,10 @@ export const RunCreate = z
     request_config: LettaRequestConfig.nullish(),
     /** runhook's: a processor by name (echo, openai, http, or one the deployment configured). */
     processor: ShortId.nullish(),
+    /** runhook's (CONTRACT section 8): 1 = first … 100 = last; none, after every prioritised run. */
+    priority: z.number().int().min(1).max(100).nullish(),
+    /** runhook's (CONTRACT section 8): the run stays `created` until then (an ISO 8601 time with an offset). */
+    run_at: z.iso.datetime({ offset: true }).nullish(),
   })
   .transform(({ metadata_, ...rest }) => ({ ...rest, metadata: rest.metadata ?? metadata_ ?? null }));
 export type RunCreate = z.input<typeof RunCreate>;

@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { RedisClient } from '../queue/connection.ts';
 import { isoToMicros, microsToIso, nowMicros } from '../clock.ts';
-import { IdempotencyConflictError, IllegalTransitionError, InvalidInputError, RunDeletedError, RunNotFoundError } from '../errors.ts';
+import {
+  ConversationAgentMismatchError,
+  ConversationBusyError,
+  IdempotencyConflictError,
+  IllegalTransitionError,
+  InvalidInputError,
+  RunDeletedError,
+  RunNotFoundError,
+} from '../errors.ts';
 import { RunKeys } from './keys.ts';
 import { flatToHash, hashToRecord, newRunFields, type RunRecord } from './record.ts';
 import {
@@ -18,14 +26,31 @@ import {
   type RunUsage,
   type StopReasonType,
 } from './schema.ts';
+import { foldLog, logMessages, readLog, streamOrder } from './message-log.ts';
+import { assembleMessages, type RunMessage } from './messages.ts';
 import { runScripts, type ScriptRunner } from './scripts.ts';
-import { decodeStep, stepField, stepRef, stepWritesArg, type StepWrites, type StoredStep } from './steps.ts';
+import { decodeStep, MAX_STEPS_PER_RUN, stepFields, stepRef, stepWritesArg, type StepWrites, type StoredStep } from './steps.ts';
 import { defaultStopReason, isTerminal, statusOfStopReason } from './status.ts';
 
 export interface RunStoreOptions {
   keyPrefix: string;
   retentionMs: number;
+  /**
+   * How long an ended run's chunks are kept beside its folded messages, so that a stream resumes exactly
+   * (RUNHOOK_STREAM_REPLAY_MINUTES); 0 keeps none. Default DEFAULT_REPLAY_MS.
+   */
+  replayMs?: number;
+  /** Flow control (CONTRACT section 8): most runs admitted at once per agent; 0 or absent, no limit. */
+  agentConcurrency?: number;
+  /** 'reject': a run on a conversation that has one not yet ended is a 409, as Letta answers. */
+  conversationBusy?: 'queue' | 'reject';
 }
+
+/** RUNHOOK_STREAM_REPLAY_MINUTES's default: 60 minutes (Letta keeps its streams 3 hours). */
+export const DEFAULT_REPLAY_MS = 60 * 60_000;
+
+/** Unfolded logs older than this are folded by the maintenance pass: the run's own end did not get there. */
+const FOLD_LEFTOVER_AFTER_MS = 30_000;
 
 export interface TransitionOptions {
   stopReason?: StopReasonType | null;
@@ -77,6 +102,12 @@ interface UpdateStep extends TransitionOptions {
   strictStopReason?: boolean;
 }
 
+export interface CreateOptions {
+  validated?: boolean;
+  idempotency?: IdempotencyClaim;
+  replayOf?: string;
+}
+
 /**
  * How far ahead of this server's clock a RunUpdate's completed_at may be (clock skew between the
  * caller and the server); later is refused. Retention never counts from it either way.
@@ -94,6 +125,8 @@ export type StartResult =
   | { outcome: 'ended'; status: RunStatus }
   /** A newer attempt holds the run: this one must not run it. */
   | { outcome: 'stale'; attempt: number }
+  /** Flow control holds the run (behind its conversation or a limit): this job must not run it. */
+  | { outcome: 'held' }
   | { outcome: 'missing' };
 
 /** One entry of a run's message stream: a message the processor emitted, or the closing stop reason. */
@@ -117,8 +150,10 @@ export class RunStore {
   /**
    * `callback-due` (runId): a terminal move put the run's callback in the outbox; whoever listens adds
    * the delivery job at once (the outbox sweep catches what a crash leaves).
+   * `flow-ready` (runIds): a terminal move handed its place over (flow control): these runs are admitted
+   * and need their jobs (the reconciler's sweep of the ready set catches what a crash leaves).
    */
-  readonly events = new EventEmitter<{ 'callback-due': [runId: string, ended: EndedRun] }>();
+  readonly events = new EventEmitter<{ 'callback-due': [runId: string, ended: EndedRun]; 'flow-ready': [runIds: string[]] }>();
   readonly #scripts: ScriptRunner;
 
   constructor(
@@ -135,12 +170,13 @@ export class RunStore {
    * request again return the run it names; with another request it is an IdempotencyConflictError; once
    * its run was deleted, a RunDeletedError, never a new run.
    * `validated`: the body is RunCreate's output already (the API validated it), so it is not parsed again.
+   * `replayOf`: the run this one replays (not a body field: only a replay sets it).
    */
   async create(
     body: RunCreate | RunCreateParsed,
     id: string = newRunId(),
-    { validated = false, idempotency }: { validated?: boolean; idempotency?: IdempotencyClaim } = {},
-  ): Promise<{ record: RunRecord; created: boolean }> {
+    { validated = false, idempotency, replayOf }: CreateOptions = {},
+  ): Promise<{ record: RunRecord; created: boolean; admitted: boolean }> {
     const c = validated ? (body as RunCreateParsed) : RunCreate.parse(body);
     const createdUs = nowMicros();
     const fields = newRunFields({
@@ -155,6 +191,9 @@ export class RunStore {
       baseTemplateId: c.base_template_id,
       requestConfig: c.request_config,
       processor: c.processor,
+      replayOf,
+      priority: c.priority,
+      runAtUs: c.run_at ? isoToMicros(c.run_at) : undefined,
     });
     const [seq, existing] = (await this.#scripts.createRun(
       this.keys.run(id),
@@ -163,14 +202,22 @@ export class RunStore {
       idempotency ? this.keys.idempotency(idempotency.key) : '',
       idempotency?.requestHash ?? '',
       idempotency?.ttlMs ?? 0,
+      this.options.agentConcurrency ?? 0,
+      this.options.conversationBusy === 'reject' ? 'reject' : '',
       ...fields,
-    )) as [number, string?];
-    if (seq === -1) throw new RunDeletedError(existing!);
+    )) as [number, (string | number)?];
+    if (seq === -1) throw new RunDeletedError(String(existing));
+    if (seq === -3) throw new ConversationAgentMismatchError(c.conversation_id!, c.agent_id, String(existing));
+    if (seq === -4) throw new ConversationBusyError(c.conversation_id!, String(existing));
     if (seq === -2) throw new IdempotencyConflictError('this Idempotency-Key was used with a different request', { run_id: existing });
-    if (seq === 0) return { record: await this.requireRecord(existing!), created: false };
+    if (seq === 0) {
+      // An earlier run: its job was added when it was admitted (or the reconciler adds it).
+      const record = await this.requireRecord(String(existing));
+      return { record, created: false, admitted: record.flow === null || record.flow === 'run' };
+    }
     const h: Record<string, string> = { seq: String(seq) };
     for (let i = 0; i < fields.length; i += 2) h[fields[i]!] = fields[i + 1]!;
-    return { record: hashToRecord(h), created: true };
+    return { record: hashToRecord(h), created: true, admitted: existing === 1 };
   }
 
   async getRecord(id: string): Promise<RunRecord | null> {
@@ -204,6 +251,7 @@ export class RunStore {
     )) as unknown[];
     if (r[0] === -1) return { outcome: 'missing' };
     if (r[0] === -2) return { outcome: 'stale', attempt: Number(r[1]) };
+    if (r[0] === -3) return { outcome: 'held' };
     if (r[0] === 0) return { outcome: 'ended', status: r[1] as RunStatus };
     return { outcome: 'started', record: hashToRecord(flatToHash(r.slice(1))) };
   }
@@ -230,9 +278,11 @@ export class RunStore {
     if (h.id === undefined) return null;
     const run = { id, agentId: h.agent_id!, createdUs: Number(h.created_us) };
     const out: StoredStep[] = [];
-    for (let i = 0; i < Number(h.steps ?? 0); i++) {
-      const v = h[stepField(i)];
-      if (v !== undefined) out.push(decodeStep(v, run, i));
+    // Steps are numbered from 1 without gaps: the first missing number is the end.
+    for (let i = 0; i < MAX_STEPS_PER_RUN; i++) {
+      const [st, sm, sn] = stepFields(i);
+      if (h[st] === undefined) break;
+      out.push(decodeStep({ st: h[st], sm: h[sm], sn: h[sn] }, run, i));
     }
     return out;
   }
@@ -241,9 +291,9 @@ export class RunStore {
   async step(stepId: string): Promise<StoredStep | null> {
     const ref = stepRef(stepId);
     if (!ref) return null;
-    const [agentId, createdUs, count, v] = await this.redis.hmget(this.keys.run(ref.runId), 'agent_id', 'created_us', 'steps', stepField(ref.index));
-    if (agentId == null || v == null || ref.index >= Number(count ?? 0)) return null;
-    return decodeStep(v, { id: ref.runId, agentId, createdUs: Number(createdUs) }, ref.index);
+    const [agentId, createdUs, st, sm, sn] = await this.redis.hmget(this.keys.run(ref.runId), 'agent_id', 'created_us', ...stepFields(ref.index));
+    if (agentId == null || st == null) return null;
+    return decodeStep({ st, sm, sn }, { id: ref.runId, agentId, createdUs: Number(createdUs) }, ref.index);
   }
 
   /**
@@ -278,10 +328,13 @@ export class RunStore {
       o.strictStopReason ? '1' : '',
       stepWritesArg(o.steps),
       ...(o.messages ?? []),
-    )) as [number, RunStatus?, number?, string?, string?, number?, string[]?, string?];
+    )) as [number, RunStatus?, number?, string?, string?, number?, string[]?, string?, string[]?];
     switch (r[0]) {
       case 1:
         if (r[2] === 1) this.events.emit('callback-due', id, { hash: flatToHash(r[6] ?? []), messageLog: r[7] ?? '' });
+        if (r[8] && r[8].length > 0) this.events.emit('flow-ready', r[8]);
+        // The run ended: fold its log now. A failure leaves it in the unfolded set for the maintenance pass.
+        if (r[7] !== undefined) await this.#fold(id, r[7], Date.now()).catch(() => undefined);
         if (r[3] === undefined) return { outcome: 'moved', from: r[1]! };
         return { outcome: 'moved', from: r[1]!, totalDurationNs: Number(r[3]), ttftNs: r[4] ? Number(r[4]) : null, firstMessageSeq: Number(r[5] ?? 0) };
       case 0:
@@ -381,6 +434,46 @@ export class RunStore {
     return (raw ?? '').split('\n').filter(Boolean).map((r) => JSON.parse(r) as CallbackAttempt);
   }
 
+  /**
+   * Replaces an ended run's chunk log with its folded form (see message-log.ts), keeping the chunks for
+   * what is left of the replay window. True when written; false when the run is gone or was folded.
+   */
+  async #fold(id: string, chunkLog: string, endedMs: number): Promise<boolean> {
+    const folded = foldLog(chunkLog);
+    const keepMs = (this.options.replayMs ?? DEFAULT_REPLAY_MS) - (Date.now() - endedMs);
+    const r = await this.#scripts.foldLog(
+      this.keys.run(id),
+      this.keys.messageLog(id),
+      this.keys.messageChunks(id),
+      this.keys.unfoldedLogs,
+      id,
+      Buffer.byteLength(chunkLog),
+      folded.log,
+      folded.chunks ?? '',
+      Math.max(0, Math.floor(keepMs)),
+    );
+    return Number(r) === 1;
+  }
+
+  /**
+   * Folds the logs of runs that ended more than FOLD_LEFTOVER_AFTER_MS ago and are still unfolded (a
+   * process died between a run's end and its fold); for the maintenance pass. Returns how many.
+   */
+  async foldLeftoverLogs(nowMs = Date.now(), count = 500): Promise<number> {
+    const r = await this.redis.zrangebyscore(this.keys.unfoldedLogs, '-inf', nowMs - FOLD_LEFTOVER_AFTER_MS, 'WITHSCORES', 'LIMIT', 0, count);
+    let folded = 0;
+    for (let i = 0; i < r.length; i += 2) {
+      const id = r[i]!;
+      const log = await this.redis.get(this.keys.messageLog(id));
+      if (log === null || !/^\d/.test(log)) {
+        await this.redis.zrem(this.keys.unfoldedLogs, id);
+        continue;
+      }
+      if (await this.#fold(id, log, Number(r[i + 1]))) folded++;
+    }
+    return folded;
+  }
+
   async delete(id: string): Promise<boolean> {
     const n = await this.#scripts.deleteRun(this.keys.run(id), this.keys.messages(id), this.keys.messageLog(id), this.keys.prefix, id);
     await this.redis.del(this.keys.callbackAttempts(id));
@@ -435,16 +528,46 @@ export class RunStore {
   }
 
   /**
-   * Entries of a run's messages after `afterSeq`, in order: from the message log once the run has
-   * ended, from the live stream before. One round trip.
+   * Entries of a run's stream after `afterSeq`, in order, at most `count`: from the live stream while the
+   * run goes on; once it ended, exactly its chunks while the replay window is open (from its unfolded log
+   * or its chunk copy), and after the window its folded messages in the order they were finished (each
+   * with the seq id of its last chunk), so that a resume after seq N gets, whole, every message not
+   * finished at N, then the stop entry. One round trip.
    */
   async streamEntries(id: string, afterSeq = 0, count = 1000): Promise<StreamEntry[]> {
     // Sent back to back (one round trip); not a pipeline object, which copies every script on the connection.
-    const [log, stream] = await Promise.all([
-      this.redis.get(this.keys.messageLog(id)),
+    const [stored, chunks, stream] = await Promise.all([
+      this.redis.getBuffer(this.keys.messageLog(id)),
+      this.redis.getBuffer(this.keys.messageChunks(id)),
       this.redis.xrange(this.keys.messages(id), `(${afterSeq}-0`, '+', 'COUNT', count),
     ]);
-    return entriesFromReads(log, stream, afterSeq, count);
+    const log = readLog(stored);
+    if (!log) return stream.map(([streamId, fields]) => parseStreamEntry(streamId, fields));
+    const exact = log.form === 'folded' && !log.exact ? (readLog(chunks) ?? log) : log;
+    const out: StreamEntry[] = [];
+    for (const e of streamOrder(exact)) {
+      if (e.seq_id <= afterSeq) continue;
+      out.push(e);
+      if (out.length >= count) break;
+    }
+    return out;
+  }
+
+  /**
+   * A run's whole messages (chunks that share an id and type joined, as Letta returns them) and the seq
+   * id of its first chunk (past 1 when an earlier attempt's were dropped; null when there is none): from
+   * the folded log once the run ended, else from its chunks.
+   */
+  async messages(id: string): Promise<{ messages: RunMessage[]; firstSeq: number | null }> {
+    const log = readLog(await this.redis.getBuffer(this.keys.messageLog(id)));
+    if (log) return { messages: logMessages(log), firstSeq: log.firstSeq };
+    const entries: StreamEntry[] = [];
+    for (;;) {
+      const page = await this.streamEntries(id, entries.at(-1)?.seq_id ?? 0, 1000);
+      entries.push(...page);
+      if (page.length < 1000) break;
+    }
+    return { messages: assembleMessages(entries), firstSeq: entries.find((e) => e.kind === 'message')?.seq_id ?? null };
   }
 
   /** Ids of runs not yet terminal, oldest first, for the reconciler; a page at a time. */
@@ -483,21 +606,23 @@ export function callbackState(a: CallbackAttempt): CallbackState {
 /** How long a stream stays after its run ended: readers blocked on it get the stop entry. */
 export const STREAM_LINGER_MS = 5_000;
 
-/** A run's entries from what one read of its message log and of its stream returned. */
+/**
+ * A run's entries from what one read of its message log (either form, see message-log.ts; read with
+ * GET's Buffer variant, as a folded log may be compressed) and of its stream returned, for assembling
+ * its messages: a folded log's entries are its whole messages.
+ */
 export function entriesFromReads(
-  log: string | null | undefined,
+  log: Buffer | string | null | undefined,
   stream: Array<[string, string[]]> | undefined,
   afterSeq = 0,
   count = Number.POSITIVE_INFINITY,
 ): StreamEntry[] {
-  if (log) {
+  const read = readLog(log);
+  if (read) {
     const out: StreamEntry[] = [];
-    for (const line of log.split('\n')) {
-      const a = line.indexOf('\t');
-      const b = line.indexOf('\t', a + 1);
-      const seq = Number(line.slice(0, a));
-      if (seq <= afterSeq) continue;
-      out.push(parseStreamEntry(`${seq}-0`, [line.slice(a + 1, b), line.slice(b + 1)]));
+    for (const e of read.entries) {
+      if (e.seq_id <= afterSeq) continue;
+      out.push(e);
       if (out.length >= count) break;
     }
     return out;

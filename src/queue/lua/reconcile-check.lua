@@ -1,7 +1,8 @@
 -- reconcile-check: of a batch of runs, the ones whose job may disagree with them, read in one step.
 -- A run that is terminal or gone, or whose job exists and has not finished (waiting, delayed,
 -- prioritized, active, paused: BullMQ will move it), needs nothing and is not returned; that is the
--- common case, answered here without a reply per run.
+-- common case, answered here without a reply per run. So is a run that flow control holds (its `flow`
+-- is conv or limit): it has no job until it is admitted, by design.
 -- KEYS[1] the runs queue's completed set   KEYS[2] the runs queue's failed set
 -- ARGV[1] run hash key prefix (`<prefix>:run:`)   ARGV[2] job hash key prefix (`<prefix>:runs:`)
 -- ARGV[3..] run ids
@@ -11,9 +12,10 @@
 local out = {}
 for i = 3, #ARGV do
   local id = ARGV[i]
-  local run = redis.call('HMGET', ARGV[1] .. id, 'status', 'created_us', 'attempt')
+  local run = redis.call('HMGET', ARGV[1] .. id, 'status', 'created_us', 'attempt', 'flow')
   local status = run[1]
-  if status == 'created' or status == 'running' then
+  local held = run[4] == 'conv' or run[4] == 'limit'
+  if (status == 'created' and not held) or status == 'running' then
     local job_key = ARGV[2] .. id
     local job, field
     if redis.call('EXISTS', job_key) == 0 then

@@ -1,4 +1,4 @@
--- delete-run: remove a run, its message stream and every index entry that names it; its place in the
+-- delete-run: remove a run, its message stream, its message logs and every index entry that names it; its place in the
 -- list stays as a tombstone for cursors.
 -- KEYS[1] the run hash   KEYS[2] the run's message stream   KEYS[3] the run's message log
 -- ARGV[1] key prefix   ARGV[2] run id
@@ -7,9 +7,16 @@ local flat = redis.call('HGETALL', KEYS[1])
 local p, id = ARGV[1], ARGV[2]
 redis.call('ZREM', p .. ':expiry', id)
 redis.call('ZREM', p .. ':cb:outbox', id)
+redis.call('ZREM', p .. ':cb:given_up', id)
 redis.call('DEL', KEYS[2], KEYS[3])
+-- The chunk copy of a run still in its replay window, and a fold that has not happened yet (see message-log.ts).
+redis.call('DEL', p .. ':mchunk:' .. id)
+redis.call('ZREM', p .. ':mlog:unfolded', id)
 if #flat == 0 then return 0 end
 local r = hash_to_table(flat)
+-- A run deleted while in flow control leaves its place (flow/lua/flow.lua); the runs it admits are in
+-- the ready set, for the caller (or the reconciler) to add their jobs.
+local flow_ready = flow_release(p, id, math.floor(tonumber(redis.call('TIME')[1]) * 1000))
 for _, k in ipairs(index_keys(p, r)) do redis.call('ZREM', k, id) end
 -- A list cursor may still name this run (a client paging while it was deleted or retention removed
 -- it): keep its place in creation order, so the next page starts from there. CURSOR_TOMBSTONES are

@@ -6,11 +6,13 @@
 -- run back from the newer one; the same attempt starting again changes nothing.
 -- ARGV[1] key prefix   ARGV[2] run id   ARGV[3] now (epoch µs)   ARGV[4] attempt number
 -- Returns {1, fields...} to go on, {0, status} when the run is terminal (skip it), {-1} when missing,
--- {-2, current attempt} when this attempt is older than the current one.
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt')
+-- {-2, current attempt} when this attempt is older than the current one, {-3} when flow control still
+-- holds the run (a job that should not exist: it never starts it out of its conversation's order).
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'flow')
 local status = cur[1]
 if not status then return { -1 } end
 if TERMINAL[status] then return { 0, status } end
+if cur[3] == 'conv' or cur[3] == 'limit' then return { -3 } end
 local p, id = ARGV[1], ARGV[2]
 local held = tonumber(cur[2] or '0')
 if status == 'running' and held > tonumber(ARGV[4]) then return { -2, held } end

@@ -16,12 +16,13 @@
 -- ARGV[14] metadata: '' keep, 'null' remove, or the JSON object to store
 -- ARGV[15] '1' for a user's update: asking a terminal run for its own status with another stop reason is
 --          illegal (it would silently change nothing)
--- ARGV[16] steps of the asking attempt ('' or [count, field, value, ...] in JSON; a running run only)
+-- ARGV[16] steps of the asking attempt ('' or [field, value, ...] in JSON; a running run only)
 -- ARGV[17..] messages of the asking attempt still to append before the run ends (a running run only)
--- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or '', first appended seq, and when a
--- callback was queued: the run's fields, its message log} moved, {0, status} already there (or metadata
--- only), {-1} missing, {-2, status} illegal, {-3, status} the asking attempt is not the current one,
--- {-4, status, created_us} completed_at is before created_at.
+-- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or '', first appended seq, the run's
+-- fields when a callback was queued (else {}), its message log (chunk lines, to fold), the run ids flow
+-- control admitted (their jobs to add)} moved,
+-- {0, status} already there (or metadata only), {-1} missing, {-2, status} illegal, {-3, status} the
+-- asking attempt is not the current one, {-4, status, created_us} completed_at is before created_at.
 local p, id, to = ARGV[1], ARGV[2], ARGV[3]
 local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq', 'created_us', 'callback_url', 'ttft_ns', 'stop_reason')
 local from = cur[1]
@@ -74,8 +75,12 @@ if TERMINAL[to] then
   for _, e in ipairs(entries) do
     lines[#lines + 1] = string.match(e[1], '^(%d+)') .. '\t' .. e[2][1] .. '\t' .. e[2][2]
   end
-  -- One string of lines (JSON never holds a raw newline): smaller in Redis than a list.
-  redis.call('SET', KEYS[3], table.concat(lines, '\n'))
+  -- One string of lines (JSON never holds a raw newline): smaller in Redis than a list. The caller folds
+  -- it into whole messages at once (fold-log.lua); should it not get there, the maintenance pass folds
+  -- what the unfolded set still names. Until then the log reads as every release before folding wrote it.
+  local log = table.concat(lines, '\n')
+  redis.call('SET', KEYS[3], log)
+  redis.call('ZADD', p .. ':mlog:unfolded', math.floor(tonumber(ARGV[4]) / 1000), id)
   redis.call('PEXPIRE', KEYS[2], ARGV[12])
   -- Whoever ended it, the worker that holds a running run must stop it (its own attempt knows already).
   if from == 'running' and ARGV[8] == '' then redis.call('PUBLISH', p .. ':cancel', id) end
@@ -84,11 +89,12 @@ if TERMINAL[to] then
     redis.call('ZADD', p .. ':cb:outbox', math.floor(tonumber(ARGV[4]) / 1000), id)
     queued = 1
   end
+  -- Flow control's hand-over (flow/lua/flow.lua), in the step that ends the run: the next run of its
+  -- conversation, or of its limit, is admitted now; the caller adds their jobs (returned last).
+  local flow_ready = flow_release(p, id, math.floor(tonumber(ARGV[4]) / 1000))
   local timing = redis.call('HMGET', KEYS[1], 'total_duration_ns', 'ttft_ns')
-  if queued == 1 then
-    -- What the callback needs, so that its first attempt reads nothing: the run as it ended, and its messages.
-    return { 1, from, queued, timing[1], timing[2] or '', first, redis.call('HGETALL', KEYS[1]), table.concat(lines, '\n') }
-  end
-  return { 1, from, queued, timing[1], timing[2] or '', first }
+  -- The log, for the caller to fold; and what the callback needs, so that its first attempt reads
+  -- nothing: the run as it ended (when a callback was queued), and its messages.
+  return { 1, from, queued, timing[1], timing[2] or '', first, queued == 1 and redis.call('HGETALL', KEYS[1]) or {}, log, flow_ready }
 end
 return { 1, from, 0 }
