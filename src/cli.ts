@@ -4,6 +4,7 @@ import { resolveRedis } from './embedded-redis.ts';
 import { RunhookError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { showStatus } from './monitoring/status.ts';
+import { BULK_USAGE, bulkCommand } from './operations/bulk-cli.ts';
 import { closeRedis, createRedis, ready } from './queue/connection.ts';
 import { Runhook } from './runhook.ts';
 
@@ -17,7 +18,7 @@ const USAGE = `usage: runhook <command>
                           create a run; with --wait, print the final Run when it ends
   status [--watch] [--interval MS] [--json]
                           queue state, read from Redis (as GET /v1/queues reports it)
-`;
+${BULK_USAGE}`;
 
 /** A Runhook on its own fail-fast connection to the configured Redis (never started here), for `fn`. */
 async function withRunhook<T>(fn: (runhook: Runhook) => Promise<T>): Promise<T> {
@@ -119,6 +120,18 @@ async function main(argv: string[]): Promise<number> {
       return enqueue(rest);
     case 'status':
       return status(rest);
+    case 'cancel':
+    case 'replay':
+    case 'delete': {
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        return await withRunhook((runhook) => bulkCommand(runhook, command, rest, { progress: process.stderr, out: process.stdout, signal: stop.signal }));
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { resolveRedis } from './embedded-redis.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './monitoring/metrics.ts';
+import { BulkWorker } from './operations/bulk-worker.ts';
 import { startMetricsServer } from './monitoring/metrics-server.ts';
 import { Periodic } from './periodic.ts';
 import { loadProcessors } from './processing/load.ts';
@@ -68,6 +69,10 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
       await runWorker.start();
       const worker = runWorker;
       releasers.push(() => worker.close());
+      // Bulk operations (cancel, replay, delete by filter) are walked by run-worker processes too.
+      const bulkWorker = new BulkWorker({ runhook, redis, log });
+      await bulkWorker.start();
+      releasers.push(() => bulkWorker.close());
       // Every run-worker process takes its turn, but only the holder of the reconcile lease makes passes.
       const reconciler = new Reconciler({ config, store: runhook.store, queue: runhook.queue, log, observer: metrics });
       releasers.push(() => reconciler.close());
