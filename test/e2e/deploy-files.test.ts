@@ -96,6 +96,7 @@ describe('deploy/grafana/runhook.json', () => {
       'runhook_queue_oldest_waiting_seconds',
       'runhook_callback_attempts_total',
       'runhook_callback_duration_seconds_bucket',
+      'sum by (processor, status) (rate(runhook_run_duration_seconds_count',
     ]) {
       expect(exprs).toContain(used);
     }
