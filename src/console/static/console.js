@@ -354,7 +354,7 @@ function attemptsTable(run, attempts) {
           h('td', { 'data-label': 'Attempt' }, String(a.attempt), a.gave_up ? ' (given up)' : ''),
           h('td', { 'data-label': 'At' }, when(a.at)),
           h('td', { 'data-label': 'Status code' }, a.status_code ?? '—'),
-          h('td', { 'data-label': 'Error' }, a.error ?? 'delivered'),
+          h('td', { 'data-label': 'Error' }, a.error ?? 'none (delivered)'),
           h('td', { 'data-label': 'Duration', class: 'num' }, duration(a.duration_ms)),
         ),
       ),
