@@ -3,7 +3,7 @@ import { nowMicros } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { RunUsage } from '../runs/schema.ts';
 import type { RunRecord } from '../runs/record.ts';
-import { encodeStep, MAX_STEPS_PER_RUN, stepField, stepIdOf, type StepInput, type StepWrites } from '../runs/steps.ts';
+import { encodeStep, MAX_STEPS_PER_RUN, stepIdOf, type StepInput, type StepWrites } from '../runs/steps.ts';
 import type { RunStore } from '../runs/store.ts';
 import type { EmittedMessage, ProcessorContext } from './processor.ts';
 
@@ -132,21 +132,18 @@ export class RunContext implements ProcessorContext {
   step(input: StepInput): string {
     const index = this.#stepCount;
     if (index >= MAX_STEPS_PER_RUN) throw new RangeError(`a run records at most ${MAX_STEPS_PER_RUN} steps`);
-    this.#steps.push(stepField(index), encodeStep(input, this.#createdUs));
+    this.#steps.push(...encodeStep(input, this.#createdUs, index));
     this.#stepCount += 1;
     this.#timer ??= setImmediate(() => this.#send());
     return stepIdOf(this.runId, index);
   }
 
-  /**
-   * The steps not sent yet, for the caller to write with the terminal move: the attempt's step count and
-   * the run-hash fields, or null when there are none.
-   */
+  /** The steps not sent yet (their run-hash fields), for the caller to write with the terminal move; null: none. */
   takeSteps(): StepWrites | null {
     if (this.#steps.length === 0) return null;
     const fields = this.#steps;
     this.#steps = [];
-    return { count: this.#stepCount, fields };
+    return { fields };
   }
 
   /** The run's usage; `step_count` is the number of recorded steps once there is one. */

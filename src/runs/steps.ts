@@ -117,74 +117,96 @@ export const StoredStep = Step.extend({
 export type StoredStep = z.infer<typeof StoredStep>;
 
 /**
- * How a step is kept: one field of the run's hash (`step<n>`, 1-based), a JSON array in a fixed order
- * with trailing nulls dropped, and times as offsets from the run's creation, so that a typical step stays
- * under 64 bytes and the run hash keeps Redis's compact encoding (see record.ts). Nothing else is stored
- * per step: a step is written, reset and removed with its run's hash.
+ * How a step is kept: in its run's hash, as up to three fields (n 1-based): `st<n>` its stop reason,
+ * tokens and status, `sm<n>` its model and provider, `sn<n>` its timings, each a JSON array with
+ * trailing nulls dropped. Each value stays under Redis's 64 bytes (`hash-max-listpack-value`) for a
+ * typical step, so the run hash keeps its compact encoding (one value past that converts the whole hash,
+ * ~700 bytes more per run). To that end times are microseconds (runhook's clock has no more precision),
+ * the start times offsets from the run's creation, and a total that is the sum of its parts and a
+ * `success` status are left out. Nothing else is stored per step: a step is written, reset and removed
+ * with its run's hash.
  */
-export function encodeStep(input: StepInput, createdUs: number): string {
+export function encodeStep(input: StepInput, createdUs: number, index: number): string[] {
   const s = StepInput.parse(input);
-  const base = createdUs * 1000;
-  const off = (ns: number | null | undefined) => (ns == null ? null : Math.round(ns - base));
-  const total = s.total_tokens ?? (s.prompt_tokens != null && s.completion_tokens != null ? s.prompt_tokens + s.completion_tokens : null);
-  const fields: unknown[] = [
-    s.status,
-    s.stop_reason ?? null,
-    s.prompt_tokens ?? null,
-    s.completion_tokens ?? null,
-    total,
-    off(s.step_start_ns),
-    off(s.llm_request_start_ns),
-    s.llm_request_ns ?? null,
-    s.step_ns ?? null,
-    s.model ?? null,
-    s.provider_name ?? null,
+  const us = (ns: number | null | undefined) => (ns == null ? null : Math.round(ns / 1000));
+  const since = (ns: number | null | undefined) => (ns == null ? null : Math.round(ns / 1000 - createdUs));
+  const sum = s.prompt_tokens != null && s.completion_tokens != null ? s.prompt_tokens + s.completion_tokens : null;
+  const trim = (a: unknown[]) => {
+    while (a.length > 0 && a.at(-1) === null) a.pop();
+    return a;
+  };
+  const n = index + 1;
+  const fields = [
+    `st${n}`,
+    JSON.stringify(
+      trim([
+        s.stop_reason ?? null,
+        s.prompt_tokens ?? null,
+        s.completion_tokens ?? null,
+        s.total_tokens == null || s.total_tokens === sum ? null : s.total_tokens,
+        s.status === 'success' ? null : s.status,
+      ]),
+    ),
   ];
-  while (fields.length > 1 && fields.at(-1) === null) fields.pop();
-  return JSON.stringify(fields);
+  const model = trim([s.model ?? null, s.provider_name ?? null]);
+  if (model.length > 0) fields.push(`sm${n}`, JSON.stringify(model));
+  const times = trim([since(s.step_start_ns), us(s.step_ns), since(s.llm_request_start_ns), us(s.llm_request_ns)]);
+  if (times.length > 0) fields.push(`sn${n}`, JSON.stringify(times));
+  return fields;
 }
 
-/** A step back from its field in the run hash. */
-export function decodeStep(value: string, run: { id: string; agentId: string; createdUs: number }, index: number): StoredStep {
-  const f = JSON.parse(value) as unknown[];
-  const base = run.createdUs * 1000;
-  const at = <T>(i: number) => (f[i] ?? null) as T | null;
-  const abs = (i: number) => {
-    const o = at<number>(i);
-    return o === null ? null : base + o;
+/** The run-hash fields of step `index` (0-based): tokens and status, model, timings. */
+export function stepFields(index: number): [st: string, sm: string, sn: string] {
+  return [`st${index + 1}`, `sm${index + 1}`, `sn${index + 1}`];
+}
+
+/** A step back from its fields in the run hash (`sm`, `sn` absent when it had no model, no timings). */
+export function decodeStep(
+  fields: { st: string; sm?: string | null | undefined; sn?: string | null | undefined },
+  run: { id: string; agentId: string; createdUs: number },
+  index: number,
+): StoredStep {
+  const list = (v: string | null | undefined) => (v ? (JSON.parse(v) as unknown[]) : []);
+  const st = list(fields.st);
+  const sm = list(fields.sm);
+  const sn = list(fields.sn);
+  const of = <T>(a: unknown[], i: number) => (a[i] ?? null) as T | null;
+  const ns = (i: number) => {
+    const v = of<number>(sn, i);
+    return v === null ? null : v * 1000;
   };
+  const abs = (i: number) => {
+    const v = of<number>(sn, i);
+    return v === null ? null : (run.createdUs + v) * 1000;
+  };
+  const prompt = of<number>(st, 1);
+  const completion = of<number>(st, 2);
   return {
     id: stepIdOf(run.id, index),
     run_id: run.id,
     agent_id: run.agentId,
-    model: at<string>(9),
-    provider_name: at<string>(10),
-    prompt_tokens: at<number>(2),
-    completion_tokens: at<number>(3),
-    total_tokens: at<number>(4),
-    stop_reason: at<StopReasonType>(1),
-    status: (at<StepStatus>(0) ?? 'success'),
-    step_start_ns: abs(5),
-    llm_request_start_ns: abs(6),
-    llm_request_ns: at<number>(7),
-    step_ns: at<number>(8),
+    model: of<string>(sm, 0),
+    provider_name: of<string>(sm, 1),
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: of<number>(st, 3) ?? (prompt !== null && completion !== null ? prompt + completion : null),
+    stop_reason: of<StopReasonType>(st, 0),
+    status: of<StepStatus>(st, 4) ?? 'success',
+    step_start_ns: abs(0),
+    llm_request_start_ns: abs(2),
+    llm_request_ns: ns(3),
+    step_ns: ns(1),
   };
 }
 
-/** Steps to write with a batch: the attempt's step count after them, and their run-hash fields and values. */
+/** Steps to write with a batch: their run-hash fields and values. */
 export interface StepWrites {
-  count: number;
   fields: string[];
 }
 
-/** As the scripts take them: `[count, field, value, …]` in JSON, or '' for none. */
+/** As the scripts take them: `[field, value, …]` in JSON, or '' for none. */
 export function stepWritesArg(w: StepWrites | null | undefined): string {
-  return w ? JSON.stringify([w.count, ...w.fields]) : '';
-}
-
-/** The run-hash field of step `index` (0-based). */
-export function stepField(index: number): string {
-  return `step${index + 1}`;
+  return w && w.fields.length > 0 ? JSON.stringify(w.fields) : '';
 }
 
 export function stepOf(s: StoredStep): Step {

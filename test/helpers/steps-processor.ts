@@ -20,8 +20,8 @@ export default defineProcessor({
         stop_reason: 'end_turn',
         step_start_ns: start,
         llm_request_start_ns: start + 1000,
-        llm_request_ns: 5000 + i,
-        step_ns: 7000 + i,
+        llm_request_ns: 5000 + 1000 * i,
+        step_ns: 7000 + 1000 * i,
       });
       // Let the step ride with its own batch of messages, not all with the terminal move.
       await new Promise((r) => setImmediate(r));

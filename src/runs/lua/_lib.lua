@@ -42,17 +42,20 @@ local function append_messages(run_key, stream_key, args, from, to, now_us, ttft
   return first
 end
 
--- Writes steps into the run hash (see steps.ts): steps_json is '' or the JSON array
--- [the attempt's step count, field, value, ...].
+-- Writes steps into the run hash (see steps.ts): steps_json is '' or the JSON array [field, value, ...].
 local function write_steps(run_key, steps_json)
   if steps_json == '' then return end
-  local s = cjson.decode(steps_json)
-  redis.call('HSET', run_key, 'steps', s[1], unpack(s, 2))
+  redis.call('HSET', run_key, unpack(cjson.decode(steps_json)))
 end
 
--- Removes the steps of an abandoned attempt from the run hash.
+-- Removes the steps of an abandoned attempt from the run hash: every field a step may have (an attempt
+-- records at most 64; no count is kept, it would cost a field in every run).
 local function reset_steps(run_key)
-  local n = tonumber(redis.call('HGET', run_key, 'steps') or '0')
-  for i = 1, n do redis.call('HDEL', run_key, 'step' .. i) end
-  redis.call('HDEL', run_key, 'steps')
+  local fields = {}
+  for i = 1, 64 do
+    fields[#fields + 1] = 'st' .. i
+    fields[#fields + 1] = 'sm' .. i
+    fields[#fields + 1] = 'sn' .. i
+  end
+  redis.call('HDEL', run_key, unpack(fields))
 end

@@ -3,7 +3,7 @@
 -- Messages and steps of an abandoned or ended attempt are refused, so they never mix with the live one.
 -- KEYS[1] the run hash   KEYS[2] the run's message stream
 -- ARGV[1] attempt number   ARGV[2] when the first of them was emitted (epoch µs)
--- ARGV[3] steps ('' or [count, field, value, ...] in JSON)   ARGV[4..] message JSONs
+-- ARGV[3] steps ('' or [field, value, ...] in JSON)   ARGV[4..] message JSONs
 -- Returns the first message's sequence number (-1 when there were only steps), or 0 when the run no
 -- longer takes writes from this attempt.
 local r = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'ttft_ns', 'created_us')
