@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import { registerConsole } from '../console/routes.ts';
 import { registerDashboard } from '../monitoring/dashboard.ts';
 import { Metrics } from '../monitoring/metrics.ts';
 import { observeRequests, registerMetricsRoute } from '../monitoring/metrics-routes.ts';
@@ -16,7 +17,10 @@ import { installErrorHandler } from './error-handler.ts';
 import { rateLimit } from './rate-limit.ts';
 import { RequestLog } from './request-log.ts';
 import { agentRoutes } from './routes/agents.ts';
+import { conversationRoutes } from './routes/conversations.ts';
+import { callbackRoutes } from './routes/callbacks.ts';
 import { healthRoutes } from './routes/health.ts';
+import { operationRoutes } from './routes/operations.ts';
 import { runDetailRoutes } from './routes/run-details.ts';
 import { runRoutes } from './routes/runs.ts';
 import { stepRoutes } from './routes/steps.ts';
@@ -83,13 +87,17 @@ export async function buildApi({ config, runhook, log, metrics = new Metrics({ r
       runDetailRoutes(v1, deps);
       stepRoutes(v1, deps);
       agentRoutes(v1, deps);
+      conversationRoutes(v1, deps);
       streamRoutes(v1, deps);
       queueRoutes(v1, runhook);
+      callbackRoutes(v1, deps);
+      operationRoutes(v1, deps);
     },
     { prefix: '/v1' },
   );
   await registerMetricsRoute(app, { config, metrics });
   await registerDashboard(app, { config, runhook });
+  registerConsole(app);
   await app.ready();
   return app;
 }

@@ -11,11 +11,13 @@ import { hashToRecord, type RunRecord } from '../runs/record.ts';
 import type { CallbackAttempt } from '../runs/schema.ts';
 import { isTerminal } from '../runs/status.ts';
 import { callbackState, entriesFromReads, type EndedRun, type RunStore, type StreamEntry } from '../runs/store.ts';
+import { CallbackBreaker, hostOf, type Gate } from './breaker.ts';
 import { Deliverer, type DeliveryResult } from './deliver.ts';
 import { callbackJobOptions } from './dispatch.ts';
 import { EndpointSlots } from './endpoint-slots.ts';
 import { CallbackDeliveryError } from './errors.ts';
 import { buildPayload } from './payload.ts';
+import { failRecovery, RECOVER_JOB, runRecovery } from './recover.ts';
 import { secretKey, webhookHeaders, webhookId } from './sign.ts';
 
 export interface CallbackWorkerDeps {
@@ -40,12 +42,23 @@ interface Loaded {
   lastAttempt: number;
 }
 
-/** `cb-<run id>` or `cb-<run id>-retry-<ms>` (see callbackJobId, Runhook.retryCallback). */
+/** `cb-<run id>`, `cb-<run id>-retry-<ms>` or `cb-<run id>-recover-<uuid>` (see callbackJobId, Runhook.retryCallback, recover.ts). */
 function runIdOfJob(jobId: string): string {
-  return jobId.replace(/^cb-/, '').replace(/-retry-\d+$/, '');
+  return jobId.replace(/^cb-/, '').replace(/-(retry-\d+|recover-[0-9a-f-]+)$/, '');
 }
 
-function loadedFrom(hash: Record<string, string>, log: string | null, stream: Array<[string, string[]]> = []): Loaded {
+/**
+ * When a delivery held by an open breaker looks again: at the breaker's next probe time, spread a little
+ * so that the held deliveries of one host do not all ask in the same millisecond.
+ */
+function heldUntil(untilMs: number, nowMs = Date.now()): number {
+  const wait = Math.max(0, untilMs - nowMs);
+  return nowMs + wait + Math.random() * Math.min(1_000, 50 + wait / 4);
+}
+
+type Sent = { result: DeliveryResult; sentUs: number; aborted: boolean };
+
+function loadedFrom(hash: Record<string, string>, log: Buffer | string | null, stream: Array<[string, string[]]> = []): Loaded {
   return {
     record: hashToRecord(hash),
     entries: entriesFromReads(log, stream),
@@ -91,6 +104,8 @@ export class CallbackWorker {
   readonly #inline = new Set<Promise<void>>();
   /** Deliveries in flight per receiver origin, so one slow receiver cannot take every slot. */
   readonly #slots: EndpointSlots;
+  /** Receiver health, shared with every other callback worker through Redis. */
+  readonly #breaker: CallbackBreaker;
   #worker: Worker<CallbackJobData, void> | undefined;
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -101,6 +116,7 @@ export class CallbackWorker {
     this.#deliverer = new Deliverer({ timeoutMs: config.callbackTimeoutMs, allowPrivate: config.callbackAllowPrivate });
     this.#key = config.webhookSecret ? secretKey(config.webhookSecret) : undefined;
     this.#slots = new EndpointSlots(config.callbackEndpointConcurrency, Math.min(1_000, config.callbackTimeoutMs / 2));
+    this.#breaker = new CallbackBreaker(deps.redis, deps.store.keys, config);
   }
 
   get activeCount(): number {
@@ -145,6 +161,16 @@ export class CallbackWorker {
   }
 
   async #process(job: Job<CallbackJobData, void>, token: string | undefined): Promise<void> {
+    if (job.name === RECOVER_JOB) {
+      const { config, redis, store } = this.#deps;
+      try {
+        await runRecovery({ config, redis, keys: store.keys, queue: this.#deps.queue! }, job.data.recovery!, job);
+      } catch (err) {
+        if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await failRecovery(redis, store.keys, job.data.recovery!, (err as Error).message);
+        throw err;
+      }
+      return;
+    }
     const runId = job.data.run_id;
     const log = this.#deps.log.child({ run_id: runId, job_id: job.id, job_attempt: job.attemptsMade + 1 });
     const loaded = await this.#load(runId);
@@ -176,6 +202,13 @@ export class CallbackWorker {
       // This receiver already holds its share of slots and is not answering fast (it may hang or
       // drip): come back shortly, without spending an attempt, and let other callbacks through.
       await job.moveToDelayed(Date.now() + ENDPOINT_BUSY_DELAY_MS * (1 + 3 * Math.random()), token);
+      throw new DelayedError();
+    }
+    if ('heldUntilMs' in sent) {
+      // The receiver's breaker is open (or its one probe is out): wait for the next probe time without
+      // spending an attempt, so a dead receiver does not use up this run's retry schedule.
+      log.debug({ until: new Date(sent.heldUntilMs).toISOString() }, 'callback held: its receiver is not answering');
+      await job.moveToDelayed(heldUntil(sent.heldUntilMs), token);
       throw new DelayedError();
     }
     if (sent.aborted) {
@@ -225,7 +258,7 @@ export class CallbackWorker {
         return;
       }
       const sent = await this.#send(runId, loaded, url);
-      if (sent === 'busy' || sent.aborted) {
+      if (sent === 'busy' || 'heldUntilMs' in sent || sent.aborted) {
         await this.#queueJob(runId, 0);
         await this.#deps.redis.zrem(this.#deps.store.keys.callbackOutbox, runId);
         return;
@@ -245,21 +278,44 @@ export class CallbackWorker {
     await this.#deps.queue!.add('deliver', { run_id: runId, offset }, callbackJobOptions(this.#deps.config, runId, { offset }));
   }
 
-  /** One POST of the run's callback, if its receiver has a free slot ('busy' otherwise). */
-  async #send(runId: string, loaded: Loaded, url: string): Promise<'busy' | { result: DeliveryResult; sentUs: number; aborted: boolean }> {
+  /**
+   * One POST of the run's callback, if its receiver has a free slot ('busy' otherwise) and its breaker
+   * lets it through (`heldUntilMs` otherwise); the outcome is told to the breaker.
+   */
+  async #send(runId: string, loaded: Loaded, url: string): Promise<'busy' | { heldUntilMs: number } | Sent> {
     const release = this.#slots.tryAcquire(originOf(url));
     if (!release) return 'busy';
+    const host = hostOf(url);
+    let gate: Gate;
+    try {
+      gate = await this.#breaker.acquire(host);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (gate.kind === 'wait') {
+      release();
+      return { heldUntilMs: gate.untilMs };
+    }
+    let sent: Sent;
     const body = JSON.stringify(buildPayload(loaded.record, assembleMessages(loaded.entries)));
     const signal = this.#shutdown.signal;
     this.#inFlight++;
     const sentUs = nowMicros();
     try {
       const result = await this.#deliverer.deliver(url, body, webhookHeaders(this.#key, webhookId(runId), body), signal);
-      return { result, sentUs, aborted: signal.aborted && result.error !== null };
+      sent = { result, sentUs, aborted: signal.aborted && result.error !== null };
     } finally {
       this.#inFlight--;
       release();
     }
+    // A cut-off attempt says nothing of the host (a probe's lease then lapses on its own).
+    if (!sent.aborted) {
+      await this.#breaker.report(host, gate, sent.result).catch((err: Error) =>
+        this.#deps.log.warn({ run_id: runId, host, err: err.message }, 'callback breaker not updated'),
+      );
+    }
+    return sent;
   }
 
   /** Records an attempt on the run and in its log, counts it, and logs it. */
@@ -296,7 +352,8 @@ export class CallbackWorker {
     const [hash, raw, log] = await Promise.all([
       redis.hgetall(k.run(runId)),
       redis.xrange(k.messages(runId), '-', '+', 'COUNT', STREAM_PAGE),
-      redis.get(k.messageLog(runId)),
+      // A folded log may be compressed (binary): read as a Buffer.
+      redis.getBuffer(k.messageLog(runId)),
     ]);
     if (hash.id === undefined) return undefined;
     const loaded = loadedFrom(hash, log, raw);

@@ -3,11 +3,15 @@ import type { Runhook } from '../runhook.ts';
 import { JOB_STATES, type JobState, type QueueName, type QueueState, type QueuesReport } from './schemas.ts';
 import { perMinute } from './per-minute.ts';
 import { readPresence } from '../streams/stream-presence.ts';
+import { CallbackBreaker } from '../callbacks/breaker.ts';
 
 /** The queues that can be shown, paused and resumed, by name. */
 export function queuesOf(runhook: Runhook): Record<QueueName, Queue> {
   return { runs: runhook.queue as Queue, callbacks: runhook.callbackQueue as Queue };
 }
+
+/** Hosts read for the report: every one the breaker keeps (see breaker.ts MAX_HOSTS), in one pipelined pass. */
+const HOSTS_READ = 1_000;
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -68,18 +72,22 @@ async function readQueue(runhook: Runhook, name: QueueName, queue: Queue, nowMs:
  */
 export async function readQueuesReport(runhook: Runhook, nowMs = Date.now()): Promise<QueuesReport> {
   const queues = queuesOf(runhook);
-  const [runs, callbacks, runsByStatus, callbacksByState, streams] = await Promise.all([
+  const [runs, callbacks, runsByStatus, callbacksByState, streams, hosts] = await Promise.all([
     readQueue(runhook, 'runs', queues.runs, nowMs),
     readQueue(runhook, 'callbacks', queues.callbacks, nowMs),
     runhook.store.countByStatus(),
     runhook.store.callbackCounts(),
     readPresence(runhook.redis, runhook.config.keyPrefix, nowMs),
+    new CallbackBreaker(runhook.redis, runhook.store.keys, runhook.config).hosts(HOSTS_READ),
   ]);
+  const byState = { ok: 0, open: 0, half_open: 0 };
+  for (const x of hosts) byState[x.state]++;
   return {
     generated_at: new Date(nowMs).toISOString(),
     queues: { runs, callbacks },
     runs_by_status: runsByStatus,
     callbacks_by_state: callbacksByState,
     streams,
+    callback_hosts: { ...byState, not_ok: hosts.filter((x) => x.state !== 'ok').slice(0, 10) },
   };
 }

@@ -1,3 +1,4 @@
+import { CallbackHost } from '../callbacks/breaker.ts';
 import { z } from 'zod';
 
 /**
@@ -72,6 +73,13 @@ export const StreamsReport = z.object({
   api_processes: count.describe('API processes that reported in the last 15 s'),
 });
 
+export const CallbackHostsReport = z.object({
+  ok: count,
+  open: count.describe('Hosts whose deliveries wait for their next probe'),
+  half_open: count.describe('Hosts with one probe in flight'),
+  not_ok: z.array(CallbackHost).describe('Up to 10 hosts that are not ok, most recently changed first'),
+});
+
 export const QueuesReport = z
   .object({
     generated_at: z.string(),
@@ -79,6 +87,7 @@ export const QueuesReport = z
     runs_by_status: RunStatusCounts.describe('Runs in the store by status (terminal runs are kept for the retention period)'),
     callbacks_by_state: CallbackStateCounts,
     streams: StreamsReport,
+    callback_hosts: CallbackHostsReport.optional().describe('Receiver hosts by breaker state (GET /v1/callbacks/hosts lists them)'),
   })
   .meta({ id: 'QueuesReport' });
 export type QueuesReport = z.infer<typeof QueuesReport>;

@@ -70,6 +70,18 @@ function pairs(label: string, o: Record<string, number>): string[] {
   return lines;
 }
 
+/** Receiver hosts by breaker state, then the hosts that are not ok (at most 3), one a line. */
+function hostLines(report: QueuesReport): string[] {
+  const h = report.callback_hosts;
+  if (!h) return [];
+  const lines = pairs('HOSTS', { ok: h.ok, open: h.open, half_open: h.half_open });
+  for (const x of h.not_ok.slice(0, 3)) {
+    const next = x.next_probe_at ? ` · next probe ${x.next_probe_at.replace(/^.*T/, '').replace(/\.\d+Z$/, 'Z')}` : '';
+    lines.push(`${' '.repeat(LABEL)}${x.state.replace('_', ' ')} ${x.host} · ${compact(x.consecutive_failures)} failures${next}`.slice(0, WIDTH));
+  }
+  return lines;
+}
+
 export function renderStatus(report: QueuesReport, o: { where: string; footer?: string }): string {
   const at = report.generated_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
   const head = `runhook status · ${o.where}`;
@@ -84,6 +96,7 @@ export function renderStatus(report: QueuesReport, o: { where: string; footer?: 
     '',
     ...pairs('RUNS', report.runs_by_status),
     ...pairs('CALLBACKS', report.callbacks_by_state),
+    ...hostLines(report),
     ...pairs('STREAMS', { watchers: report.streams.watchers, readers: report.streams.reader_connections, api_procs: report.streams.api_processes }),
     'JOBS KEPT'.padEnd(LABEL) +
       QUEUE_NAMES.map((n) => `${n} ✓${compact(report.queues[n].counts.completed)} ✗${compact(report.queues[n].counts.failed)}`).join(' · '),

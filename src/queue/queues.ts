@@ -53,6 +53,8 @@ export interface CallbackJobData {
   manual?: boolean;
   /** Steps of the retry schedule already used by a first attempt made outside the queue. */
   offset?: number;
+  /** On a `recover` job (POST /v1/callbacks/recover), the operation it walks; run_id is then ''. */
+  recovery?: string;
 }
 
 export function callbackJobId(runId: string): string {

@@ -15,11 +15,25 @@ export class RunKeys {
   }
 
   /**
-   * An ended run's messages, compacted from its stream into one string of `seq\tfield\tvalue` lines: a
-   * small stream costs ~4 KiB in Redis (its node is preallocated), a short string a few hundred bytes.
+   * An ended run's messages, compacted from its stream into one string (a small stream costs ~4 KiB in
+   * Redis, its node is preallocated; a short string a few hundred bytes), then folded into whole
+   * messages: see message-log.ts for its forms.
    */
   messageLog(id: string): string {
     return `${this.prefix}:mlog:${id}`;
+  }
+
+  /**
+   * An ended run's chunk lines while its replay window is open (see message-log.ts): compressed, and
+   * expiring by itself when the window closes.
+   */
+  messageChunks(id: string): string {
+    return `${this.prefix}:mchunk:${id}`;
+  }
+
+  /** Ended runs whose message log is not folded yet (id → end, epoch ms); the maintenance pass folds leftovers. */
+  get unfoldedLogs(): string {
+    return `${this.prefix}:mlog:unfolded`;
   }
 
   callbackAttempts(id: string): string {
@@ -46,6 +60,30 @@ export class RunKeys {
 
   get callbackOutbox(): string {
     return `${this.prefix}:cb:outbox`;
+  }
+
+  /** Runs whose callback was given up, by when (epoch ms): what POST /v1/callbacks/recover walks. */
+  get callbackGivenUp(): string {
+    return `${this.prefix}:cb:given_up`;
+  }
+
+  /** One receiver host's breaker (see callbacks/lua/breaker.lua). */
+  callbackHost(host: string): string {
+    return `${this.prefix}:cb:host:${host}`;
+  }
+
+  /** Receiver hosts with a breaker, by last change (epoch ms). */
+  get callbackHosts(): string {
+    return `${this.prefix}:cb:hosts`;
+  }
+
+  /** A callback recovery operation, and the ids it snapshotted from callbackGivenUp. */
+  callbackRecovery(id: string): string {
+    return `${this.prefix}:cb:recover:${id}`;
+  }
+
+  callbackRecoveryIds(id: string): string {
+    return `${this.prefix}:cb:recover:${id}:ids`;
   }
 
   index(kind: 'all' | 'agent' | 'status' | 'conv' | 'stop' | 'bg', value?: string): string {

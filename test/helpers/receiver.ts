@@ -40,6 +40,9 @@ export class Receiver {
   readonly requests: ReceivedRequest[] = [];
   /** Requests whose response the client abandoned before it was complete (e.g. a capped body read). */
   abandoned = 0;
+  /** Requests arrived whose response is not over yet, and the most there ever were at once (resettable). */
+  inFlight = 0;
+  maxInFlight = 0;
   private responders: Responder[] = [{ status: 200 }];
   private readonly sockets = new Set<Socket>();
   private readonly waiters = new Set<() => void>();
@@ -119,11 +122,14 @@ export class Receiver {
         json: () => JSON.parse(body.toString('utf8')) as unknown,
       };
       const index = this.requests.length;
+      this.inFlight += 1;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
       this.requests.push(record);
       for (const w of [...this.waiters]) w();
       const r = this.responders[Math.min(index, this.responders.length - 1)]!;
       const reply = typeof r === 'function' ? r(record, index) : r;
       res.on('close', () => {
+        this.inFlight -= 1;
         if (!res.writableFinished) this.abandoned += 1;
       });
       this.reply(req, res, reply);

@@ -31,4 +31,11 @@ if old ~= ARGV[4] then
   if old then redis.call('HINCRBY', KEYS[3], old, -1) end
   redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 end
+-- The given-up index holds a run while its callback stays given up (a later attempt that is delivered
+-- or retrying, e.g. a recovery's, takes it out); delete-run.lua removes it with the run. Its key sits
+-- beside the counts (`<prefix>:cb:counts` -> `<prefix>:cb:given_up`, same hash tag), as delete-run.lua
+-- names the outbox from the prefix.
+local given_up = string.sub(KEYS[3], 1, #KEYS[3] - #':cb:counts') .. ':cb:given_up'
+if ARGV[4] == 'given_up' then redis.call('ZADD', given_up, int_str(math.floor(tonumber(ARGV[1]) / 1000)), ARGV[7])
+elseif old == 'given_up' then redis.call('ZREM', given_up, ARGV[7]) end
 return made
