@@ -26,6 +26,8 @@ export async function replayRun(runhook: Runhook, originalId: string, id: string
       base_template_id: o.base_template_id,
       request_config: o.request_config,
       processor: o.processor,
+      // Its priority too; not its run_at: a replay is asked for now.
+      priority: o.priority,
     },
     id,
     { replayOf: originalId },
