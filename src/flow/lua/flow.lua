@@ -12,6 +12,8 @@
 --   <p>:flow:conv:<cid>          hash: agent_id (fixed by its first run), created_us
 --   <p>:flow:conv:<cid>:runs     zset: the conversation's runs not yet terminal, by creation seq; the
 --                                first is its head, the only one that may be admitted
+--   <p>:flow:convs               zset: every conversation, by when it was made (µs); and per agent,
+--   <p>:flow:agent:<aid>:convs   the same for its conversations (GET /v1/conversations)
 --   <p>:flow:agent:<aid>         hash: limit (the last one a create saw)
 --   <p>:flow:agent:<aid>:active  set: the agent's admitted runs (its counter: SCARD; repairable)
 --   <p>:flow:agent:<aid>:waiting zset: runs held by the limit, by priority then creation
@@ -86,6 +88,7 @@ local function flow_gate(p, id, r, seq, limit, now_us)
     redis.call('HSETNX', ck, 'agent_id', r.agent_id)
     if redis.call('HSETNX', ck, 'created_us', now_us) == 1 then
       redis.call('ZADD', p .. ':flow:agent:' .. r.agent_id .. ':convs', now_us, conv)
+      redis.call('ZADD', p .. ':flow:convs', now_us, conv)
     end
     redis.call('ZADD', ck .. ':runs', seq, id)
     if redis.call('ZCARD', ck .. ':runs') > 1 then
