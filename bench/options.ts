@@ -7,6 +7,7 @@ export const SCENARIOS = [
   'api_create',
   'list_cost_growth',
   'memory',
+  'memory_realistic',
   'streaming',
   'sse_fanout',
 ] as const;
@@ -33,6 +34,8 @@ export interface BenchParams {
   api: { connections: number; durationSec: number; warmupSec: number };
   list: { small: number; large: number; loadBudgetSec: number; queries: number; warmupQueries: number; agents: number };
   memory: { n: number; rounds: number };
+  /** Realistic runs (2 KB message, metadata, 400-chunk answer) for the cost of a retained run. */
+  memoryRealistic: { n: number };
   /** Runs at once, each streaming this many content chunks from the model server; then a ttft pass of quietRuns one at a time. */
   streaming: { runs: number; chunks: number; quietRuns: number };
   /** SSE clients spread over live runs, each run getting `messages` messages, one wave every `tickMs`. */
@@ -55,6 +58,7 @@ const FULL = {
   api: { connections: 50, durationSec: 10, warmupSec: 2 },
   list: { small: 10_000, large: 1_000_000, loadBudgetSec: 200, queries: 300, warmupQueries: 50, agents: 10 },
   memory: { n: 100_000, rounds: 1 },
+  memoryRealistic: { n: 10_000 },
   streaming: { runs: 50, chunks: 500, quietRuns: 200 },
   fanout: { watchers: 2_000, runs: 500, messages: 20, tickMs: 50 },
 };
@@ -68,6 +72,7 @@ const QUICK: typeof FULL = {
   api: { connections: 50, durationSec: 2, warmupSec: 0 },
   list: { small: 2_000, large: 20_000, loadBudgetSec: 20, queries: 50, warmupQueries: 10, agents: 2 },
   memory: { n: 2_000, rounds: 1 },
+  memoryRealistic: { n: 1_000 },
   streaming: { runs: 50, chunks: 500, quietRuns: 50 },
   fanout: { watchers: 200, runs: 50, messages: 5, tickMs: 50 },
 };
@@ -134,6 +139,7 @@ export function parseOptions(argv: string[]): BenchParams {
     api: base.api,
     list: base.list,
     memory: base.memory,
+    memoryRealistic: base.memoryRealistic,
     streaming: base.streaming,
     fanout: base.fanout,
     only: only.size > 0 ? only : new Set(SCENARIOS),

@@ -14,6 +14,7 @@ import { apiCreate } from './scenarios/api-create.ts';
 import { callbackLatency } from './scenarios/callback-latency.ts';
 import { listCostGrowth } from './scenarios/list-cost.ts';
 import { memory } from './scenarios/memory.ts';
+import { memoryRealistic } from './scenarios/memory-realistic.ts';
 import { sseFanout } from './scenarios/sse-fanout.ts';
 import { streaming } from './scenarios/streaming.ts';
 import { throughput, throughputCallbacks } from './scenarios/throughput.ts';
@@ -26,6 +27,7 @@ const ALL: Record<ScenarioName, Scenario> = {
   api_create: apiCreate,
   list_cost_growth: listCostGrowth,
   memory,
+  memory_realistic: memoryRealistic,
   streaming,
   sse_fanout: sseFanout,
 };
@@ -37,6 +39,7 @@ const UNITS: Record<ScenarioName, string> = {
   api_create: 'requests/s',
   list_cost_growth: 'x (p50 at large / p50 at small)',
   memory: 'bytes of Redis per retained run',
+  memory_realistic: 'bytes of Redis per retained run after the replay window',
   streaming: 'chunks/s',
   sse_fanout: 'Redis connections of the API process',
 };

@@ -34,6 +34,8 @@ const LABELS: Record<string, string> = {
   'run:<run>': 'run hash',
   'msgs:<run>': 'run message stream',
   'cb:attempts:<run>': 'callback attempt log',
+  'mlog:<run>': 'message log, folded',
+  'mchunk:<run>': 'chunk copy for the replay window',
   'runs:<run>': 'bullmq job hash (runs queue)',
   'callbacks:cb-<run>': 'bullmq job hash (callbacks queue)',
   'bare:<n>': 'bullmq job hash (bare queue)',
@@ -44,7 +46,7 @@ const LABELS: Record<string, string> = {
  * USAGE per run summed over the group and the encoding of one of its keys (a hash with a value past
  * hash-max-listpack-value, 64 bytes by default, becomes a much larger hashtable).
  */
-async function census(env: BenchEnv, prefix: string, runs: number): Promise<MemoryRound['census']> {
+export async function census(env: BenchEnv, prefix: string, runs: number): Promise<MemoryRound['census']> {
   const totals = new Map<string, { keys: number; bytes: number; sample: string }>();
   let cursor = '0';
   do {
@@ -52,7 +54,8 @@ async function census(env: BenchEnv, prefix: string, runs: number): Promise<Memo
     cursor = next;
     if (keys.length === 0) continue;
     const p = env.admin.pipeline();
-    for (const k of keys) p.memory('USAGE', k);
+    // SAMPLES 0: every field of a hash counts (the default samples 5 and guesses the rest).
+    for (const k of keys) p.memory('USAGE', k, 'SAMPLES', '0');
     const sizes = (await p.exec()) ?? [];
     keys.forEach((k, i) => {
       const pattern = k

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../../errors.ts';
-import { assembleMessages, type RunMessage as AssembledMessage } from '../../runs/messages.ts';
+import type { RunMessage as AssembledMessage } from '../../runs/messages.ts';
 import { RunUsage, type Run } from '../../runs/schema.ts';
-import type { RunStore, StreamEntry } from '../../runs/store.ts';
 import {
   CallbackAttempts,
   ErrorBody,
@@ -16,16 +15,6 @@ import {
 import type { ApiDeps, ApiInstance } from '../types.ts';
 
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
-const PAGE = 1_000;
-
-async function allEntries(store: RunStore, id: string): Promise<StreamEntry[]> {
-  const out: StreamEntry[] = [];
-  for (;;) {
-    const page = await store.streamEntries(id, out.at(-1)?.seq_id ?? 0, PAGE);
-    out.push(...page);
-    if (page.length < PAGE) return out;
-  }
-}
 
 /**
  * One page of messages by message-id cursors, as the run list pages by run ids (and as Letta pages
@@ -89,10 +78,11 @@ export function runDetailRoutes(app: ApiInstance, { runhook }: ApiDeps): void {
     },
     async (req) => {
       const record = await store.requireRecord(req.params.run_id);
-      const entries = await allEntries(store, record.run.id);
+      // Folded once the run ended (see runs/message-log.ts), so this reads whole messages, not chunks.
+      const { messages, firstSeq } = await store.messages(record.run.id);
       // Seq ids start at 1 and only grow: a first one past 1 means an earlier attempt's were dropped.
-      const dropped = (entries[0]?.seq_id ?? record.lastSeq + 1) > 1;
-      return pageMessages(assembleMessages(entries), req.query, { dropped, visible: visibleTo(record.run) });
+      const dropped = (firstSeq ?? record.lastSeq + 1) > 1;
+      return pageMessages(messages, req.query, { dropped, visible: visibleTo(record.run) });
     },
   );
 
