@@ -68,7 +68,7 @@ describe('the runs console in a real browser', () => {
     await key.fill(KEY);
     await key.press('Enter');
     await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('runhook.apiKey'))).toBe(KEY);
+    expect(await page.evaluate("sessionStorage.getItem('runhook.apiKey')")).toBe(KEY);
   });
 
   it('lists a created, a running, a completed, a failed and a cancelled run with their statuses, and counts by status', async () => {
@@ -150,7 +150,11 @@ describe('the runs console in a real browser', () => {
       await page.goto(`${api.url}${path}`);
       await page.getByRole('heading', { level: 1 }).first().waitFor();
       await page.locator(path === '/console' ? '#runs tbody tr' : '#callback-attempts tbody tr').first().waitFor();
-      const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+      // A string, evaluated in the page (this file is compiled without the DOM's types).
+      const { scroll, client } = (await page.evaluate('({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })')) as {
+        scroll: number;
+        client: number;
+      };
       expect(scroll, path).toBeLessThanOrEqual(client);
       if (path !== '/console') await page.screenshot({ path: `${OUT}console-mobile.png`, fullPage: true });
     }
