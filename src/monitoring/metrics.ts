@@ -117,6 +117,7 @@ export class Metrics implements RunObserver, CallbackObserver, ReconcileObserver
   readonly #runs = this.#gauge('runhook_runs', 'Runs in the store by status (terminal runs are kept for the retention period)', ['status']);
   readonly #callbacks = this.#gauge('runhook_callbacks', 'Runs by callback state: delivered, retrying, given_up', ['state']);
   readonly #breakers = this.#gauge('runhook_callback_breakers', 'Receiver hosts by callback breaker state: ok, open, half_open (no host label)', ['state']);
+  readonly #flowWaiting = this.#gauge('runhook_flow_waiting_runs', 'Created runs flow control holds, by reason: conversation (behind an earlier run), limit', ['reason']);
   readonly #stateUp = this.#gauge('runhook_queue_state_up', '1 when this scrape could read the queue state from Redis');
 
   constructor({ runhook, log }: { runhook: Runhook; log: Logger }) {
@@ -176,7 +177,7 @@ export class Metrics implements RunObserver, CallbackObserver, ReconcileObserver
       this.#stateUp.set(1);
     } catch (err) {
       // Stale numbers would read as real ones: drop them, and say why in `…_up`.
-      for (const g of [this.#queueJobs, this.#queuePaused, this.#queueWorkers, this.#queueOldest, this.#runs, this.#callbacks, this.#breakers]) g.reset();
+      for (const g of [this.#queueJobs, this.#queuePaused, this.#queueWorkers, this.#queueOldest, this.#runs, this.#callbacks, this.#breakers, this.#flowWaiting]) g.reset();
       this.#queueFinished.reset();
       this.#stateUp.set(0);
       this.#log.warn({ err: (err as Error).message }, 'metrics: queue state not read');
@@ -201,5 +202,9 @@ export class Metrics implements RunObserver, CallbackObserver, ReconcileObserver
     for (const [state, n] of Object.entries(report.callbacks_by_state)) this.#callbacks.set({ state }, n);
     const hosts = report.callback_hosts;
     if (hosts) for (const state of ['ok', 'open', 'half_open'] as const) this.#breakers.set({ state }, hosts[state]);
+    if (report.flow) {
+      this.#flowWaiting.set({ reason: 'conversation' }, report.flow.waiting_on_conversation);
+      this.#flowWaiting.set({ reason: 'limit' }, report.flow.waiting_on_limit);
+    }
   }
 }

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Runhook } from '../runhook.ts';
+import { waitingCounts } from '../flow/flow.ts';
 import { JOB_STATES, type JobState, type QueueName, type QueueState, type QueuesReport } from './schemas.ts';
 import { perMinute } from './per-minute.ts';
 import { readPresence } from '../streams/stream-presence.ts';
@@ -72,22 +73,25 @@ async function readQueue(runhook: Runhook, name: QueueName, queue: Queue, nowMs:
  */
 export async function readQueuesReport(runhook: Runhook, nowMs = Date.now()): Promise<QueuesReport> {
   const queues = queuesOf(runhook);
-  const [runs, callbacks, runsByStatus, callbacksByState, streams, hosts] = await Promise.all([
+  const [runs, callbacks, runsByStatus, callbacksByState, streams, hosts, flow] = await Promise.all([
     readQueue(runhook, 'runs', queues.runs, nowMs),
     readQueue(runhook, 'callbacks', queues.callbacks, nowMs),
     runhook.store.countByStatus(),
     runhook.store.callbackCounts(),
     readPresence(runhook.redis, runhook.config.keyPrefix, nowMs),
     new CallbackBreaker(runhook.redis, runhook.store.keys, runhook.config).hosts(HOSTS_READ),
+    waitingCounts(runhook.redis, runhook.config.keyPrefix),
   ]);
   const byState = { ok: 0, open: 0, half_open: 0 };
   for (const x of hosts) byState[x.state]++;
   return {
     generated_at: new Date(nowMs).toISOString(),
+    processors: { default: runhook.config.processor, routes: runhook.config.routes.map((r) => ({ ...r })) },
     queues: { runs, callbacks },
     runs_by_status: runsByStatus,
     callbacks_by_state: callbacksByState,
     streams,
     callback_hosts: { ...byState, not_ok: hosts.filter((x) => x.state !== 'ok').slice(0, 10) },
+    flow: { waiting_on_conversation: flow.conversation, waiting_on_limit: flow.limit },
   };
 }

@@ -80,14 +80,27 @@ export const CallbackHostsReport = z.object({
   not_ok: z.array(CallbackHost).describe('Up to 10 hosts that are not ok, most recently changed first'),
 });
 
+export const FlowReport = z.object({
+  waiting_on_conversation: count.describe('Created runs held behind an earlier run of their conversation'),
+  waiting_on_limit: count.describe('Created runs held by a concurrency limit (RUNHOOK_AGENT_CONCURRENCY)'),
+});
+
+/** Which processor runs which runs, as the answering process is configured (CONTRACT section 7). */
+export const ProcessorsReport = z.object({
+  default: z.string().describe('RUNHOOK_PROCESSOR: what runs that name none and match no route run'),
+  routes: z.array(z.object({ agent: z.string(), processor: z.string() })).describe('RUNHOOK_ROUTES, first match wins'),
+});
+
 export const QueuesReport = z
   .object({
     generated_at: z.string(),
+    processors: ProcessorsReport.optional(),
     queues: z.object({ runs: QueueState, callbacks: QueueState }),
     runs_by_status: RunStatusCounts.describe('Runs in the store by status (terminal runs are kept for the retention period)'),
     callbacks_by_state: CallbackStateCounts,
     streams: StreamsReport,
     callback_hosts: CallbackHostsReport.optional().describe('Receiver hosts by breaker state (GET /v1/callbacks/hosts lists them)'),
+    flow: FlowReport.optional().describe('Runs flow control holds (CONTRACT section 8): they stay created, with no job yet'),
   })
   .meta({ id: 'QueuesReport' });
 export type QueuesReport = z.infer<typeof QueuesReport>;

@@ -82,6 +82,24 @@ function hostLines(report: QueuesReport): string[] {
   return lines;
 }
 
+/** `label  a · b · …` of free text, wrapped like `pairs`; an item too long for a line is cut. */
+function items(label: string, list: string[]): string[] {
+  const lines = [label.padEnd(LABEL)];
+  for (const raw of list) {
+    const item = raw.length > WIDTH - LABEL ? `${raw.slice(0, WIDTH - LABEL - 1)}…` : raw;
+    const last = lines.length - 1;
+    const bare = lines[last]!.length === LABEL;
+    if (!bare && lines[last]!.length + 3 + item.length > WIDTH) lines.push(' '.repeat(LABEL) + item);
+    else lines[last] += bare ? item : ` · ${item}`;
+  }
+  return lines;
+}
+
+/** The routes in order, then the default: the order in which a run's processor is chosen. */
+export function processorItems(p: NonNullable<QueuesReport['processors']>): string[] {
+  return [...p.routes.map((r) => `${r.agent} → ${r.processor}`), `default ${p.default}`];
+}
+
 export function renderStatus(report: QueuesReport, o: { where: string; footer?: string }): string {
   const at = report.generated_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
   const head = `runhook status · ${o.where}`;
@@ -96,7 +114,9 @@ export function renderStatus(report: QueuesReport, o: { where: string; footer?: 
     '',
     ...pairs('RUNS', report.runs_by_status),
     ...pairs('CALLBACKS', report.callbacks_by_state),
+    ...(report.processors ? items('PROCESSORS', processorItems(report.processors)) : []),
     ...hostLines(report),
+    ...(report.flow ? pairs('HELD', { on_conversation: report.flow.waiting_on_conversation, on_limit: report.flow.waiting_on_limit }) : []),
     ...pairs('STREAMS', { watchers: report.streams.watchers, readers: report.streams.reader_connections, api_procs: report.streams.api_processes }),
     'JOBS KEPT'.padEnd(LABEL) +
       QUEUE_NAMES.map((n) => `${n} ✓${compact(report.queues[n].counts.completed)} ✗${compact(report.queues[n].counts.failed)}`).join(' · '),
