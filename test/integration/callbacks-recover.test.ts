@@ -75,6 +75,8 @@ describe('POST /v1/callbacks/recover after a receiver outage', () => {
     const from = receiver.requests.length;
     const op = await recover({ since, agent_id: 'agent-a' });
     expect(op).toMatchObject({ status: 'done', matched: 6, done: 6, failed: 0, agent_id: 'agent-a' });
+    // A bulk operation of its own kind: readable where the others are, too.
+    expect(await (await h.call(`/v1/runs/bulk/${op.id}`)).json()).toEqual(op);
     await receiver.waitForRequests(from + 6);
     await waitFor(async () => (await Promise.all(a.map(state))).every((s) => s === 'delivered'), 15_000, 'the recovered callbacks to be delivered');
     expect(webhookIdsOf(from).sort()).toEqual(a.map((id) => `msg_${id}`).sort());

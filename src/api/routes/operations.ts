@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CallbackRecovery, RECOVERY_ID_PATTERN, requireRecovery } from '../../callbacks/recover.ts';
 import { BulkOperations } from '../../operations/bulk.ts';
 import { replayRun } from '../../operations/replay.ts';
 import { BulkCreate, BulkOperation } from '../../operations/schema.ts';
@@ -49,11 +50,15 @@ export function operationRoutes(app: ApiInstance, { runhook }: ApiDeps): void {
     {
       schema: {
         summary: 'A bulk operation and its progress',
+        description: 'Also a callback recovery (`recover-<uuid>`, POST /v1/callbacks/recover): a bulk operation of its own kind.',
         tags: ['runs'],
         params: BulkIdParams,
-        response: { 200: BulkDoc, ...errors },
+        response: { 200: z.union([BulkDoc, CallbackRecovery]), ...errors },
       },
     },
-    (req) => ops.require(req.params.operation_id),
+    (req) =>
+      RECOVERY_ID_PATTERN.test(req.params.operation_id)
+        ? requireRecovery({ redis: runhook.redis, keys: runhook.store.keys }, req.params.operation_id)
+        : ops.require(req.params.operation_id),
   );
 }
