@@ -10,6 +10,8 @@ const RUN_POLL_MS = 1000;
 const PAGE = 50;
 
 const main = document.getElementById('main');
+/** Bumped by every view rendered: a poll of a view no longer shown stops itself. */
+let viewToken = 0;
 const announcer = document.getElementById('announce');
 const forget = document.getElementById('forget-key');
 
@@ -83,6 +85,7 @@ async function authorized() {
 }
 
 function renderLogin(message) {
+  viewToken++;
   document.title = 'Sign in · runhook console';
   const input = h('input', { id: 'api-key', name: 'api-key', type: 'password', autocomplete: 'current-password', required: true, 'aria-describedby': 'key-help' });
   const error = h('p', { id: 'key-error', class: 'error', role: 'alert' }, message ?? '');
@@ -123,6 +126,7 @@ function readFilters() {
     status: q.get('status') ?? '',
     conversation_id: q.get('conversation_id') ?? '',
     created_after: q.get('created_after') ?? '',
+    created_before: q.get('created_before') ?? '',
     project_id: q.get('project_id') ?? '',
   };
 }
@@ -152,6 +156,7 @@ async function renderList() {
   );
   const conv = h('input', { id: 'f-conv', name: 'conversation_id', value: f.conversation_id, placeholder: 'any conversation', autocomplete: 'off' });
   const after = h('input', { id: 'f-after', name: 'created_after', type: 'datetime-local', value: f.created_after });
+  const before = h('input', { id: 'f-before', name: 'created_before', type: 'datetime-local', value: f.created_before });
   const form = h(
     'form',
     {
@@ -161,7 +166,7 @@ async function renderList() {
       onsubmit: (e) => {
         e.preventDefault();
         const q = new URLSearchParams();
-        for (const [k, el] of [['agent_id', agent], ['status', status], ['conversation_id', conv], ['created_after', after]]) if (el.value.trim()) q.set(k, el.value.trim());
+        for (const [k, el] of [['agent_id', agent], ['status', status], ['conversation_id', conv], ['created_after', after], ['created_before', before]]) if (el.value.trim()) q.set(k, el.value.trim());
         history.pushState(null, '', `/console${q.size ? `?${q}` : ''}`);
         void renderList();
         announce('Filters applied');
@@ -171,6 +176,7 @@ async function renderList() {
     field('f-status', 'Status', status),
     field('f-conv', 'Conversation', conv),
     field('f-after', 'Created after', after),
+    field('f-before', 'Created before', before),
     h(
       'div',
       { class: 'actions' },
@@ -201,12 +207,15 @@ async function renderList() {
 
   let limit = PAGE;
   let known = null;
+  // The time filters are applied here: GET /v1/runs pages by cursor, not by time.
   const afterMs = f.created_after ? new Date(f.created_after).getTime() : null;
-  const view = location.search;
+  const beforeMs = f.created_before ? new Date(f.created_before).getTime() : null;
+  const token = ++viewToken;
 
   async function refresh() {
     const [runs, queues] = await Promise.all([api(listQuery(f, limit)), api('/v1/queues')]);
-    const shown = afterMs === null ? runs : runs.filter((r) => new Date(r.created_at).getTime() >= afterMs);
+    const inWindow = (t) => (afterMs === null || t >= afterMs) && (beforeMs === null || t < beforeMs);
+    const shown = runs.filter((r) => inWindow(new Date(r.created_at).getTime()));
     counts.replaceChildren(...STATUSES.map((s) => h('li', {}, h('strong', {}, String(queues.runs_by_status?.[s] ?? 0)), badge(s))));
     tbody.replaceChildren(
       ...shown.map((r) =>
@@ -224,7 +233,8 @@ async function renderList() {
     );
     empty.hidden = shown.length > 0;
     // A full page that has not yet reached the time bound: there may be more.
-    more.hidden = runs.length < limit || limit >= 1000 || (afterMs !== null && shown.length < runs.length);
+    const oldest = runs.length ? new Date(runs.at(-1).created_at).getTime() : null;
+    more.hidden = runs.length < limit || limit >= 1000 || (afterMs !== null && oldest !== null && oldest < afterMs);
     if (known) {
       const fresh = shown.filter((r) => !known.has(r.id)).length;
       if (fresh > 0) announce(`${fresh} new run${fresh === 1 ? '' : 's'}`);
@@ -239,7 +249,7 @@ async function renderList() {
   await refresh();
   // Live: a poll while this view is shown (a new run, a status change); paused while the tab is hidden.
   const timer = setInterval(() => {
-    if (location.pathname !== '/console' || location.search !== view) return clearInterval(timer);
+    if (token !== viewToken) return clearInterval(timer);
     if (!document.hidden) refresh().catch(showPollError);
   }, LIST_POLL_MS);
 }
@@ -363,6 +373,7 @@ function attemptsTable(run, attempts) {
 }
 
 async function renderRun(id) {
+  const token = ++viewToken;
   document.title = `${id} · runhook console`;
   const h1 = h('h1', { tabindex: '-1' }, 'Run ', h('code', {}, id));
   const status = h('p', {});
@@ -465,6 +476,7 @@ async function renderRun(id) {
   // Live while the run is going; a last refresh after it ends picks up its callback attempts.
   let tail = 3;
   const timer = setInterval(() => {
+    if (token !== viewToken) return clearInterval(timer);
     if (document.hidden) return;
     if (TERMINAL.has(run.status) && tail-- <= 0) return clearInterval(timer);
     refresh().catch(showPollError);
