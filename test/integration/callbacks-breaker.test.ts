@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallbackHost } from '../../src/callbacks/breaker.ts';
+import { callbackJobId } from '../../src/queue/queues.ts';
+import { startService, type Service } from '../../src/service.ts';
 import { startApiService, type ApiHarness } from '../helpers/api.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { waitFor } from '../helpers/setup.ts';
+import { silentLog, waitFor } from '../helpers/setup.ts';
 
 /**
  * Receiver health (CONTRACT section 10): a host that keeps failing opens its breaker, deliveries to it
@@ -11,6 +13,8 @@ import { waitFor } from '../helpers/setup.ts';
  */
 describe('the per-host callback breaker, with real receivers', () => {
   let h: ApiHarness;
+  /** A second callback worker on the same Redis and prefix: the breaker is shared, not per process. */
+  let other: Service;
   let dead: Receiver;
   let healthy: Receiver;
   const DEAD_RUNS = 20;
@@ -31,8 +35,10 @@ describe('the per-host callback breaker, with real receivers', () => {
       },
       ['runs', 'callbacks'],
     );
+    other = await startService(h.config, silentLog, new Set(['callbacks']));
   });
   afterAll(async () => {
+    await other?.close();
     await h?.close();
     await Promise.all([dead?.close(), healthy?.close()]);
   });
@@ -68,6 +74,11 @@ describe('the per-host callback breaker, with real receivers', () => {
     const recorded = await attemptsOf(deadRuns);
     expect(dead.requests.length).toBeGreaterThanOrEqual(recorded);
     expect(dead.requests.length - recorded).toBeLessThanOrEqual(1); // a probe that arrived but is not recorded yet
+    // BullMQ agrees: a held job's attemptsMade did not move (its schedule is not spent while it waits).
+    const jobs = await Promise.all(deadRuns.map((id) => h.service.runhook.callbackQueue.getJob(callbackJobId(id))));
+    const spent = jobs.reduce((n, j) => n + (j ? j.attemptsMade + (j.data.offset ?? 0) : 1), 0);
+    expect(spent).toBeLessThanOrEqual(recorded);
+    expect(recorded - spent).toBeLessThanOrEqual(1); // an attempt recorded whose job has not moved on yet
     // Far fewer than the schedule would have made: 20 runs × 10 attempts.
     expect(dead.requests.length).toBeLessThan(DEAD_RUNS * 10);
     const counts = await h.service.runhook.store.callbackCounts();
