@@ -97,6 +97,7 @@ describe('deploy/grafana/runhook.json', () => {
       'runhook_callback_attempts_total',
       'runhook_callback_duration_seconds_bucket',
       'sum by (processor, status) (rate(runhook_run_duration_seconds_count',
+      'runhook_callback_breakers',
     ]) {
       expect(exprs).toContain(used);
     }
@@ -109,12 +110,13 @@ describe('deploy/prometheus/alerts.yml', () => {
     promtool(['test', 'rules', ALERT_TESTS]);
   });
 
-  it('alerts on callbacks given up, the oldest waiting run, the failure rate and Redis down', () => {
+  it('alerts on callbacks given up, the oldest waiting run, the failure rate, Redis down and open breakers', () => {
     const byName = new Map(rules.map((r) => [r.alert, r]));
     expect(byName.get('RunhookCallbacksGivenUp')?.expr).toContain('runhook_callback_attempts_total{outcome="given_up"}');
     expect(byName.get('RunhookRunsWaitingTooLong')?.expr).toContain('runhook_queue_oldest_waiting_seconds');
     expect(byName.get('RunhookRunFailureRate')?.expr).toContain('status="failed"');
     expect(byName.get('RunhookRedisDown')?.expr).toContain('runhook_queue_state_up');
+    expect(byName.get('RunhookCallbackBreakersOpen')?.expr).toContain('runhook_callback_breakers{state="open"}');
     for (const r of rules) expect(r.labels?.severity, r.alert).toMatch(/^(warning|critical)$/);
   });
 });
