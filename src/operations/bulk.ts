@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { microsToIso, nowMicros } from '../clock.ts';
 import type { Config } from '../config.ts';
-import { IllegalTransitionError, NotFoundError, RunNotFoundError } from '../errors.ts';
+import { NotFoundError, RunhookError, RunNotFoundError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../queue/connection.ts';
 import type { Runhook } from '../runhook.ts';
@@ -233,7 +233,7 @@ export class BulkOperations {
     }
   }
 
-  /** Applies the action to one run; null when done, else why it was refused. Any other error throws. */
+  /** Applies the action to one run; null when done, else why it was refused. */
   async #act(id: string, action: BulkAction, runId: string): Promise<string | null> {
     try {
       if (action === 'cancel') await this.runhook.cancelRun(runId);
@@ -243,7 +243,10 @@ export class BulkOperations {
     } catch (err) {
       // A run deleted meanwhile is what a delete wanted (and what a resumed delete finds).
       if (err instanceof RunNotFoundError) return action === 'delete' ? null : 'not found';
-      if (err instanceof IllegalTransitionError) return err.message;
+      // Refused for this run (it ended before it could be cancelled, its processor is no longer
+      // configured, its conversation is busy…): counted as failed, the walk goes on. Anything else (Redis
+      // down) fails the attempt, and the next one resumes.
+      if (err instanceof RunhookError && err.status < 500) return `${err.code}: ${err.message}`;
       throw err;
     }
   }

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BulkOperations } from '../../src/operations/bulk.ts';
 import { replayIdFor } from '../../src/operations/replay.ts';
 import type { BulkOperation } from '../../src/operations/schema.ts';
 import { RUN_ID_PATTERN, type Run } from '../../src/runs/schema.ts';
 import { startApiService, type ApiHarness } from '../helpers/api.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { waitFor } from '../helpers/setup.ts';
+import { silentLog, waitFor } from '../helpers/setup.ts';
 
 let api: ApiHarness;
 let receiver: Receiver;
@@ -128,6 +129,36 @@ describe('bulk actions', () => {
     expect((await api.call('/v1/runs/bulk', { method: 'POST', json: { action: 'cancel' } })).status).toBe(422);
     expect((await api.call('/v1/runs/bulk/bulk-00000000-0000-4000-8000-000000000000')).status).toBe(404);
     expect((await api.call('/v1/runs/bulk/nonsense')).status).toBe(404);
+  });
+
+  it('resumes a walk a crash interrupted: finishes what was matched and not recorded, once, then goes on from the cursor', async () => {
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const { runhook } = api.service;
+    const mk = () => runhook.createRun({ agent_id: 'bulk-resume', input: { text: 'x' }, run_at: later }).then((r) => r.run);
+    const older = [await mk(), await mk(), await mk()];
+    const finished = await runhook.createRun({ agent_id: 'bulk-resume', input: { text: 'done' } }).then((r) => r.run);
+    expect((await ended(finished.id)).status).toBe('completed');
+    const newer = [await mk(), await mk()];
+    // The state a worker killed mid-step leaves: the step's ids in `matched` with the cursor past them;
+    // one of them cancelled and recorded, one cancelled but not recorded (killed in between), and one
+    // that ended before the walk got to it (a cancel of it is refused). The older runs are not walked yet.
+    await runhook.cancelRun(newer[1]!.id);
+    await runhook.cancelRun(newer[0]!.id);
+    const ops = new BulkOperations(runhook, silentLog);
+    const id = 'bulk-11111111-2222-4333-8444-555555555555';
+    await runhook.redis.hset(ops.keys.op(id), { id, action: 'cancel', filter: JSON.stringify({ agent_id: 'bulk-resume' }), status: 'running', created_us: String(Date.now() * 1000), upto: newer[1]!.id, cursor: finished.id });
+    await runhook.redis.sadd(ops.keys.matched(id), newer[1]!.id, newer[0]!.id, finished.id);
+    await runhook.redis.sadd(ops.keys.done(id), newer[1]!.id);
+    const later2 = await mk(); // made after the operation began: not touched
+
+    await ops.walk(id);
+    const op = await ops.require(id);
+    expect(op).toMatchObject({ status: 'done', matched: 6, done: 5, failed: 1 });
+    for (const r of [...older, ...newer]) expect((await get(r.id)).status).toBe('cancelled');
+    expect((await get(finished.id)).status).toBe('completed');
+    expect((await get(later2.id)).status).toBe('created');
+    expect(await runhook.redis.hget(ops.keys.op(id), 'last_failure')).toContain('RUN_ILLEGAL_TRANSITION');
+    await ops.close();
   });
 
   it('derives replay ids in the shape of run ids', () => {
