@@ -171,7 +171,7 @@ export class BulkOperations {
 
     // What an earlier attempt matched and did not finish.
     const pending = await this.redis.sdiff(this.keys.matched(id), this.keys.done(id), this.keys.failed(id));
-    if (pending.length > 0) log.info({ pending: pending.length }, 'bulk operation resumed');
+    if (pending.length > 0 || h.cursor) log.info({ pending: pending.length, cursor: h.cursor }, 'bulk operation resumed');
     await this.#actAll(id, action, pending, pace, stopping);
 
     const query = storeQuery(action, filter);
