@@ -13,7 +13,7 @@ const FLAGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-b
 const OUT = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const KEY = 'console-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };
-const LONG = Array.from({ length: 200 }, (_, i) => `word${i}`).join(' ');
+const LONG = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
 
 describe('the runs console in a real browser', () => {
   let api: ApiHarness;
@@ -44,7 +44,7 @@ describe('the runs console in a real browser', () => {
     runs.created = await create({ agent_id: 'agent-console', input: { text: 'later' }, run_at: later });
     runs.cancelled = await create({ agent_id: 'agent-console', input: { text: 'never mind' }, run_at: later });
     await call(`/v1/runs/${runs.cancelled.id}/cancel`, { method: 'POST' });
-    // 200 tokens 250 ms apart: running for the whole test, until it is cancelled from its page.
+    // 400 tokens 250 ms apart (100 s): running for the whole test, until it is cancelled from its page.
     runs.running = await create({ agent_id: 'agent-busy', input: { text: LONG, token_ms: 250 } });
     await waitFor(async () => (await status(runs.completed.id)) === 'completed' && (await status(runs.failed.id)) === 'failed' && (await status(runs.running.id)) === 'running', 15_000, 'the runs to reach their statuses');
     await waitFor(async () => (await call<Run>(`/v1/runs/${runs.completed.id}`)).callback_status_code === 200, 10_000, 'the callback');
