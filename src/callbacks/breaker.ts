@@ -26,7 +26,7 @@ export type CallbackHost = z.infer<typeof CallbackHost>;
 export type Gate = { kind: 'go'; failures: number } | { kind: 'probe'; token: string } | { kind: 'wait'; untilMs: number };
 
 /** Hosts kept in the hosts set (the one changed longest ago is forgotten past it). */
-const MAX_HOSTS = 1_000;
+export const MAX_HOSTS = 1_000;
 
 const LUA = readFileSync(new URL('./lua/breaker.lua', import.meta.url), 'utf8');
 
@@ -62,6 +62,8 @@ export class CallbackBreaker {
     redis: RedisClient,
     private readonly keys: RunKeys,
     private readonly config: Pick<Config, 'callbackBreakerFailures' | 'callbackBreakerOpenMs' | 'callbackBreakerMaxOpenMs' | 'callbackTimeoutMs'>,
+    /** Epoch ms; every caller must agree on it, so it is the wall clock outside tests. */
+    private readonly now: () => number = Date.now,
   ) {
     this.#redis = redis;
     if (typeof this.#redis.rh_breaker !== 'function') redis.defineCommand('rh_breaker', { numberOfKeys: 2, lua: LUA });
@@ -74,7 +76,7 @@ export class CallbackBreaker {
       this.keys.callbackHosts,
       op,
       host,
-      Date.now(),
+      this.now(),
       c.callbackBreakerFailures,
       c.callbackBreakerOpenMs,
       c.callbackBreakerMaxOpenMs,
@@ -125,13 +127,5 @@ export class CallbackBreaker {
         updated_at: new Date(at).toISOString(),
       };
     });
-  }
-
-  /** How many hosts are in each state (the metrics gauge, runhook status). */
-  async counts(): Promise<Record<BreakerState, number>> {
-    const all = await this.hosts(MAX_HOSTS);
-    const out: Record<BreakerState, number> = { ok: 0, open: 0, half_open: 0 };
-    for (const h of all) out[h.state]++;
-    return out;
   }
 }
