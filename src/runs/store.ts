@@ -333,8 +333,10 @@ export class RunStore {
       case 1:
         if (r[2] === 1) this.events.emit('callback-due', id, { hash: flatToHash(r[6] ?? []), messageLog: r[7] ?? '' });
         if (r[8] && r[8].length > 0) this.events.emit('flow-ready', r[8]);
-        // The run ended: fold its log now. A failure leaves it in the unfolded set for the maintenance pass.
-        if (r[7] !== undefined) await this.#fold(id, r[7], Date.now()).catch(() => undefined);
+        // The run ended: fold its log now, without holding up the caller (the run's end is recorded; its
+        // log reads the same either way). A failure leaves it in the unfolded set for the maintenance
+        // pass. A log whose every message was one chunk comes back folded already: nothing to do.
+        if (r[7] !== undefined && /^\d/.test(r[7])) void this.#fold(id, r[7], Date.now()).catch(() => undefined);
         if (r[3] === undefined) return { outcome: 'moved', from: r[1]! };
         return { outcome: 'moved', from: r[1]!, totalDurationNs: Number(r[3]), ttftNs: r[4] ? Number(r[4]) : null, firstMessageSeq: Number(r[5] ?? 0) };
       case 0:

@@ -112,6 +112,8 @@ describe('message logs folded when a run ends', () => {
     try {
       const run = await endedRun(echo, { agent_id: 'a', input: { text: 'hi' } });
       expect((await foldedLog(echo, run.id)).exact).toBe(true);
+      // Folded by the script that ended it: never in the set of logs still to fold.
+      expect(await echo.service.runhook.redis.zcard(echo.service.runhook.store.keys.unfoldedLogs)).toBe(0);
       expect(await echo.service.runhook.redis.exists(echo.service.runhook.store.keys.messageChunks(run.id))).toBe(0);
       expect(seqIds(await stream(echo, run.id, 0))).toEqual([1, 2]);
       expect(sseData(await stream(echo, run.id, 0))[0]).toMatchObject({ content: 'hi', seq_id: 1 });

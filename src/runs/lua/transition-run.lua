@@ -19,7 +19,7 @@
 -- ARGV[16] steps of the asking attempt ('' or [field, value, ...] in JSON; a running run only)
 -- ARGV[17..] messages of the asking attempt still to append before the run ends (a running run only)
 -- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or '', first appended seq, the run's
--- fields when a callback was queued (else {}), its message log (chunk lines, to fold), the run ids flow
+-- fields when a callback was queued (else {}), its message log (chunk lines to fold, or folded already), the run ids flow
 -- control admitted (their jobs to add)} moved,
 -- {0, status} already there (or metadata only), {-1} missing, {-2, status} illegal, {-3, status} the
 -- asking attempt is not the current one, {-4, status, created_us} completed_at is before created_at.
@@ -75,12 +75,31 @@ if TERMINAL[to] then
   for _, e in ipairs(entries) do
     lines[#lines + 1] = string.match(e[1], '^(%d+)') .. '\t' .. e[2][1] .. '\t' .. e[2][2]
   end
-  -- One string of lines (JSON never holds a raw newline): smaller in Redis than a list. The caller folds
-  -- it into whole messages at once (fold-log.lua); should it not get there, the maintenance pass folds
-  -- what the unfolded set still names. Until then the log reads as every release before folding wrote it.
+  -- One string of lines (JSON never holds a raw newline): smaller in Redis than a list. When every
+  -- message was one chunk (its own id and type, both strings: a short answer, a cancel with none), these
+  -- lines are the folded log already (message-log.ts), and only get its header; the stream stays exact.
+  -- Otherwise the caller folds them at once (fold-log.lua); should it not get there, the maintenance pass
+  -- folds what the unfolded set still names. Until then the log reads as every release before folding wrote it.
+  local exact, seen, first_seq = true, {}, 0
+  for _, e in ipairs(entries) do
+    if e[2][1] == 'm' then
+      local ok, m = pcall(cjson.decode, e[2][2])
+      local key = ok and type(m) == 'table' and type(m.id) == 'string' and type(m.message_type) == 'string' and (m.id .. '\0' .. m.message_type)
+      if not key or seen[key] then
+        exact = false
+        break
+      end
+      seen[key] = true
+      if first_seq == 0 then first_seq = string.match(e[1], '^(%d+)') end
+    end
+  end
   local log = table.concat(lines, '\n')
+  if exact then
+    log = 'F1 ' .. first_seq .. ' 1\n' .. log
+  else
+    redis.call('ZADD', p .. ':mlog:unfolded', math.floor(tonumber(ARGV[4]) / 1000), id)
+  end
   redis.call('SET', KEYS[3], log)
-  redis.call('ZADD', p .. ':mlog:unfolded', math.floor(tonumber(ARGV[4]) / 1000), id)
   redis.call('PEXPIRE', KEYS[2], ARGV[12])
   -- Whoever ended it, the worker that holds a running run must stop it (its own attempt knows already).
   if from == 'running' and ARGV[8] == '' then redis.call('PUBLISH', p .. ':cancel', id) end
