@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runJobOptions } from '../../src/queue/queues.ts';
 import type { Run } from '../../src/runs/schema.ts';
 import { startApiService, type ApiHarness } from '../helpers/api.ts';
 import { waitFor } from '../helpers/setup.ts';
@@ -55,6 +56,18 @@ describe('which processor runs a run', () => {
       expect(body.error.details.known).toEqual(['echo', 'openai', STEPS_PROCESSOR]);
     }
     expect(await (await api.call('/v1/runs?agent_id=a-unknown')).json()).toEqual([]);
+  });
+
+  it('runs a run stored before runs kept their processor with the processor its agent routes to today', async () => {
+    // As the previous release stored it: no processor field in the run hash.
+    const { runhook } = api.service;
+    const { record } = await runhook.store.create({ agent_id: 'steps-old', input: { steps: 1 } });
+    await runhook.redis.hdel(runhook.store.keys.run(record.run.id), 'processor');
+    await runhook.queue.add('run', { agent_id: 'steps-old' }, runJobOptions(api.config, record.run.id));
+    const done = await finished(record.run.id);
+    expect(done.processor).toBeNull();
+    expect(await models(record.run.id)).toEqual(['m1-0']);
+    expect(((await (await api.call('/v1/runs?agent_id=steps-old')).json()) as Run[]).map((r) => r.processor)).toEqual([null]);
   });
 
   it('labels the run histograms with the processor', async () => {
