@@ -9,8 +9,8 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
  * COMPRESS_FROM: values shorter than 512 bytes are stored as they are. Below it deflate saves under ~200
  * bytes (256 bytes of prose → 166), next to a run's fixed ~1.5 KB (its hash, index entries, retention
  * entry), and every read would pay an inflate; a tiny run (the `memory` benchmark's "hi") is never
- * touched. A compressed form is kept only when it saves at least an eighth: JSON of random tokens or
- * base64 images does not shrink, and is then stored plain.
+ * touched. A compressed form is kept only when it saves at least an eighth (an input carrying base64
+ * data, say an image, does not once its deflate is base64 again): otherwise it is stored plain.
  */
 export const COMPRESS_FROM = 512;
 
