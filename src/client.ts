@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { ApiResponseError, RunTimeoutError } from './errors.ts';
 import { isTerminal } from './runs/status.ts';
+import type { BulkCreate, BulkOperation } from './operations/schema.ts';
 import type { Run, RunCreate, RunStatus, SortOrder, StopReasonType } from './runs/schema.ts';
 
 export interface RunhookClientOptions {
@@ -88,6 +89,20 @@ export class RunhookClient {
 
   cancelRun(id: string): Promise<Run> {
     return this.#call('POST', `/v1/runs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** A new run from an old one (`replay_of` names it); the original is not changed. */
+  replayRun(id: string): Promise<Run> {
+    return this.#call('POST', `/v1/runs/${encodeURIComponent(id)}/replay`);
+  }
+
+  /** Starts a bulk cancel, replay or delete; follow it with getBulkOperation. */
+  startBulkOperation(body: BulkCreate): Promise<BulkOperation> {
+    return this.#call('POST', '/v1/runs/bulk', body);
+  }
+
+  getBulkOperation(id: string): Promise<BulkOperation> {
+    return this.#call('GET', `/v1/runs/bulk/${encodeURIComponent(id)}`);
   }
 
   /** Polls until the run is completed, failed or cancelled; a RunTimeoutError after `timeoutMs`. */

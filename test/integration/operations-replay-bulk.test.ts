@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunhookClient } from '../../src/client.ts';
 import { BulkOperations } from '../../src/operations/bulk.ts';
 import { replayIdFor } from '../../src/operations/replay.ts';
 import type { BulkOperation } from '../../src/operations/schema.ts';
@@ -159,6 +160,22 @@ describe('bulk actions', () => {
     expect((await get(later2.id)).status).toBe('created');
     expect(await runhook.redis.hget(ops.keys.op(id), 'last_failure')).toContain('RUN_ILLEGAL_TRANSITION');
     await ops.close();
+  });
+
+  it('is driven by RunhookClient too', async () => {
+    const client = new RunhookClient({ baseUrl: api.url });
+    try {
+      const r = await client.createRun({ agent_id: 'bulk-client', input: { text: 'c' } });
+      await client.waitForRun(r.id, { pollMs: 20 });
+      const replay = await client.replayRun(r.id);
+      expect(replay.replay_of).toBe(r.id);
+      await client.waitForRun(replay.id, { pollMs: 20 });
+      const op = await client.startBulkOperation({ action: 'delete', filter: { agent_id: 'bulk-client' } });
+      const end = await waitFor(async () => ((o) => (o.status === 'done' ? o : undefined))(await client.getBulkOperation(op.id)), 10_000, 'the delete');
+      expect(end).toMatchObject({ matched: 2, done: 2 });
+    } finally {
+      await client.close();
+    }
   });
 
   it('derives replay ids in the shape of run ids', () => {
