@@ -10,6 +10,7 @@ export const SCENARIOS = [
   'memory_realistic',
   'streaming',
   'sse_fanout',
+  'conversations',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -40,6 +41,8 @@ export interface BenchParams {
   streaming: { runs: number; chunks: number; quietRuns: number };
   /** SSE clients spread over live runs, each run getting `messages` messages, one wave every `tickMs`. */
   fanout: { watchers: number; runs: number; messages: number; tickMs: number };
+  /** Conversations of perConversation runs each, echo with no delay (flow control's hand-over). */
+  conversations: { conversations: number; perConversation: number };
   only: ReadonlySet<ScenarioName>;
   out: string;
   appendOnly: boolean;
@@ -61,6 +64,7 @@ const FULL = {
   memoryRealistic: { n: 10_000 },
   streaming: { runs: 50, chunks: 500, quietRuns: 200 },
   fanout: { watchers: 2_000, runs: 500, messages: 20, tickMs: 50 },
+  conversations: { conversations: 1_000, perConversation: 5 },
 };
 
 const QUICK: typeof FULL = {
@@ -75,6 +79,7 @@ const QUICK: typeof FULL = {
   memoryRealistic: { n: 1_000 },
   streaming: { runs: 50, chunks: 500, quietRuns: 50 },
   fanout: { watchers: 200, runs: 50, messages: 5, tickMs: 50 },
+  conversations: { conversations: 1_000, perConversation: 5 },
 };
 
 const USAGE = `npm run bench [-- options]
@@ -142,6 +147,7 @@ export function parseOptions(argv: string[]): BenchParams {
     memoryRealistic: base.memoryRealistic,
     streaming: base.streaming,
     fanout: base.fanout,
+    conversations: base.conversations,
     only: only.size > 0 ? only : new Set(SCENARIOS),
     out,
     appendOnly: values.aof,

@@ -18,6 +18,7 @@ import { memoryRealistic } from './scenarios/memory-realistic.ts';
 import { sseFanout } from './scenarios/sse-fanout.ts';
 import { streaming } from './scenarios/streaming.ts';
 import { throughput, throughputCallbacks } from './scenarios/throughput.ts';
+import { conversations } from './scenarios/conversations.ts';
 import { printTable } from './table.ts';
 
 const ALL: Record<ScenarioName, Scenario> = {
@@ -30,6 +31,7 @@ const ALL: Record<ScenarioName, Scenario> = {
   memory_realistic: memoryRealistic,
   streaming,
   sse_fanout: sseFanout,
+  conversations,
 };
 
 const UNITS: Record<ScenarioName, string> = {
@@ -42,6 +44,7 @@ const UNITS: Record<ScenarioName, string> = {
   memory_realistic: 'bytes of Redis per retained run after the replay window',
   streaming: 'chunks/s',
   sse_fanout: 'Redis connections of the API process',
+  conversations: 'runs/s (1,000 conversations x 5 runs)',
 };
 
 async function main(): Promise<void> {

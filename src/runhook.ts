@@ -15,7 +15,7 @@ import {
 } from './queue/queues.ts';
 import { newRunId, type Run, type RunCreate, type RunCreateParsed, type RunListQuery, type RunUpdate } from './runs/schema.ts';
 import { chooseProcessor } from './processing/routing.ts';
-import { addReadyJobs, flowJobOptions } from './flow/flow.ts';
+import { addReadyJobs, flowJobOptions, readyRuns } from './flow/flow.ts';
 import { isTerminal } from './runs/status.ts';
 import { RunStore, type EndedRun } from './runs/store.ts';
 
@@ -51,9 +51,10 @@ export class Runhook {
     });
     // Flow control's hand-over admitted runs in the step that ended one: their jobs are added at once
     // (the reconciler's sweep of the ready set adds what a crash here leaves).
-    this.store.events.on('flow-ready', (ids) => {
-      addReadyJobs(this.config, this.redis, this.store.keys, this.queue, ids).catch((err: Error) =>
-        this.log.warn({ run_ids: ids, err: err.message }, 'adding admitted runs\' jobs failed; the reconciler will'),
+    this.store.events.on('flow-ready', (admitted) => {
+      const runs = readyRuns(admitted);
+      addReadyJobs(this.config, this.redis, this.store.keys, this.queue, runs).catch((err: Error) =>
+        this.log.warn({ run_ids: runs.map((r) => r.id), err: err.message }, 'adding admitted runs\' jobs failed; the reconciler will'),
       );
     });
   }

@@ -66,28 +66,57 @@ export function flowJobOptions(config: Config, runId: string, priority: number |
 
 type RunQueue = Queue<RunJobData, RunJobResult, string>;
 
+/** A run a hand-over admitted, with what its job needs (flow.lua's flow_admit returns these four). */
+export interface ReadyRun {
+  id: string;
+  agentId: string;
+  priority: number | null;
+  runAtMs: number | null;
+}
+
+/** flow_admit's flat list (id, agent id, priority or '', run_at µs or '') as ReadyRuns. */
+export function readyRuns(flat: readonly string[]): ReadyRun[] {
+  const out: ReadyRun[] = [];
+  for (let i = 0; i + 3 < flat.length; i += 4) {
+    out.push({ id: flat[i]!, agentId: flat[i + 1]!, priority: flat[i + 2] ? Number(flat[i + 2]) : null, runAtMs: flat[i + 3] ? Number(flat[i + 3]) / 1000 : null });
+  }
+  return out;
+}
+
 /**
- * Adds the jobs of runs flow control admitted, then takes them out of the ready set. A run that is no
- * longer `created` and admitted (cancelled meanwhile, deleted) gets none; adding twice is harmless (the
- * job id is the run id). Two round trips for the batch, plus BullMQ's add.
+ * Adds the jobs of runs a hand-over admitted, then takes them out of the ready set: BullMQ's add, then
+ * one ZREM. Adding twice is harmless (the job id is the run id); a run cancelled in between gets a job
+ * that finds it ended and does nothing.
  */
-export async function addReadyJobs(config: Config, redis: RedisClient, keys: RunKeys, queue: RunQueue, runIds: readonly string[]): Promise<number> {
+export async function addReadyJobs(config: Config, redis: RedisClient, keys: RunKeys, queue: RunQueue, runs: readonly ReadyRun[]): Promise<number> {
+  if (runs.length === 0) return 0;
+  const nowMs = Date.now();
+  const jobs = runs.map((r) => ({ name: 'run', data: { agent_id: r.agentId }, opts: flowJobOptions(config, r.id, r.priority, r.runAtMs, nowMs) }));
+  // One job (a conversation's next run, the common case) is one script; addBulk wraps it in a MULTI.
+  if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
+  else await queue.addBulk(jobs);
+  await redis.zrem(new FlowKeys(keys.prefix).ready, ...runs.map((r) => r.id));
+  return runs.length;
+}
+
+/**
+ * The slow path's add, from ids alone (the ready set, the repair): reads each run first, and a run that
+ * is no longer `created` and admitted (cancelled meanwhile, deleted) gets no job.
+ */
+export async function addReadyIds(config: Config, redis: RedisClient, keys: RunKeys, queue: RunQueue, runIds: readonly string[]): Promise<number> {
   if (runIds.length === 0) return 0;
   const rows = await Promise.all(runIds.map((id) => redis.hmget(keys.run(id), 'status', 'flow', 'agent_id', 'priority', 'run_at_us')));
-  const nowMs = Date.now();
-  const jobs = [];
+  const runs: ReadyRun[] = [];
   for (const [i, id] of runIds.entries()) {
     const [status, flow, agentId, priority, runAtUs] = rows[i]!;
-    if (status !== 'created' || flow !== 'run') continue;
-    jobs.push({
-      name: 'run',
-      data: { agent_id: agentId ?? '' },
-      opts: flowJobOptions(config, id, priority ? Number(priority) : null, runAtUs ? Number(runAtUs) / 1000 : null, nowMs),
-    });
+    if (status === 'created' && flow === 'run') {
+      runs.push({ id, agentId: agentId ?? '', priority: priority ? Number(priority) : null, runAtMs: runAtUs ? Number(runAtUs) / 1000 : null });
+    }
   }
-  if (jobs.length > 0) await queue.addBulk(jobs);
-  await redis.zrem(new FlowKeys(keys.prefix).ready, ...runIds);
-  return jobs.length;
+  if (runs.length > 0) await addReadyJobs(config, redis, keys, queue, runs);
+  const gone = runIds.filter((id) => !runs.some((r) => r.id === id));
+  if (gone.length > 0) await redis.zrem(new FlowKeys(keys.prefix).ready, ...gone);
+  return runs.length;
 }
 
 /** The reconciler's part: ready runs older than `graceMs` whose process did not add their job (it crashed). */
@@ -96,7 +125,7 @@ export async function sweepReady(config: Config, redis: RedisClient, keys: RunKe
   for (;;) {
     const ids = await redis.zrangebyscore(new FlowKeys(keys.prefix).ready, '-inf', nowMs - graceMs, 'LIMIT', 0, 500);
     if (ids.length === 0) return added;
-    added += await addReadyJobs(config, redis, keys, queue, ids);
+    added += await addReadyIds(config, redis, keys, queue, ids);
     if (ids.length < 500) return added;
   }
 }
@@ -130,7 +159,7 @@ export async function repairFlow(config: Config, redis: RedisClient, keys: RunKe
       repaired += Number(n);
       log.warn({ repaired: Number(n), admitted: ready }, 'flow control: places left by runs that ended without handing over were repaired');
     }
-    if (ready.length > 0) await addReadyJobs(config, redis, keys, queue, ready.map(String));
+    if (ready.length > 0) await addReadyIds(config, redis, keys, queue, ready.map(String));
   } while (cursor !== '0');
   return repaired;
 }

@@ -150,10 +150,10 @@ export class RunStore {
   /**
    * `callback-due` (runId): a terminal move put the run's callback in the outbox; whoever listens adds
    * the delivery job at once (the outbox sweep catches what a crash leaves).
-   * `flow-ready` (runIds): a terminal move handed its place over (flow control): these runs are admitted
-   * and need their jobs (the reconciler's sweep of the ready set catches what a crash leaves).
+   * `flow-ready` (admitted): a terminal move handed its place over (flow control): these runs are
+   * admitted and need their jobs (id, agent id, priority, run_at per run: flow/flow.ts readyRuns) (the reconciler's sweep of the ready set catches what a crash leaves).
    */
-  readonly events = new EventEmitter<{ 'callback-due': [runId: string, ended: EndedRun]; 'flow-ready': [runIds: string[]] }>();
+  readonly events = new EventEmitter<{ 'callback-due': [runId: string, ended: EndedRun]; 'flow-ready': [admitted: string[]] }>();
   readonly #scripts: ScriptRunner;
 
   constructor(

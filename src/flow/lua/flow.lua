@@ -40,11 +40,18 @@ local function flow_admitted(p, id, agent, conv)
   redis.call('HSET', p .. ':flow:admitted', id, agent .. '\t' .. (conv or ''))
 end
 
+-- `out` gets id, agent id, priority, run_at (µs) per admitted run: what its job needs, so the caller
+-- adds it without reading the run first.
 local function flow_admit(p, id, agent, conv, now_ms, out)
-  redis.call('HSET', p .. ':run:' .. id, 'flow', 'run')
+  local rk = p .. ':run:' .. id
+  redis.call('HSET', rk, 'flow', 'run')
   flow_admitted(p, id, agent, conv)
   redis.call('ZADD', p .. ':flow:ready', now_ms, id)
+  local job = redis.call('HMGET', rk, 'priority', 'run_at_us')
   out[#out + 1] = id
+  out[#out + 1] = agent
+  out[#out + 1] = job[1] or ''
+  out[#out + 1] = job[2] or ''
 end
 
 -- A run that heads its conversation (or has none) meets its agent's limit: true when admitted now.
@@ -130,8 +137,8 @@ local function flow_next_head(p, conv, agent, limit, now_ms, out)
   if flow_meet_limit(p, nxt, agent, h[2], h[3], limit) then flow_admit(p, nxt, agent, conv, now_ms, out) end
 end
 
--- The hand-over: a run in flow leaves it (it ended, or is deleted). Returns the ids admitted now, whose
--- jobs are to be added (they are in <p>:flow:ready until then).
+-- The hand-over: a run in flow leaves it (it ended, or is deleted). Returns the runs admitted now (see
+-- flow_admit), whose jobs are to be added (they are in <p>:flow:ready until then).
 local function flow_release(p, id, now_ms)
   local rk = p .. ':run:' .. id
   local f = redis.call('HMGET', rk, 'flow', 'conversation_id', 'agent_id', 'flow_lim')

@@ -18,7 +18,8 @@ for i = 3, #ARGV, 2 do
     redis.call('HDEL', p .. ':flow:admitted', id)
     repaired = repaired + 1
   end
-  for _, r in ipairs(out or {}) do ready[#ready + 1] = r end
+  -- Ids only (flow_admit gives four fields per run): the caller reads what each job needs.
+  for j = 1, #(out or {}), 4 do ready[#ready + 1] = out[j] end
 end
 table.insert(ready, 1, repaired)
 return ready
