@@ -37,6 +37,8 @@ const runhookServices = Object.entries(compose.services).filter(([, s]) => s.bui
 
 /** Compose's `${NAME:-default}` with nothing set in the environment: the default. */
 const interpolate = (v: string | number) => String(v).replace(/\$\{[A-Z0-9_]+(?::?-([^}]*))?\}/g, (_, d: string | undefined) => d ?? '');
+/** A service's environment as its container gets it, with nothing set on the host. */
+const envOf = (s: Service) => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
 
 /** Dockerfile instructions, one per line (this Dockerfile continues no line with `\`). */
 const dockerfile = read('Dockerfile')
@@ -72,7 +74,7 @@ describe('docker-compose.yml', () => {
 
   it('sets only environment names src/config.ts reads, with values it accepts', () => {
     for (const [name, s] of runhookServices) {
-      const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
+      const env = envOf(s);
       for (const k of Object.keys(env)) expect(ENV_NAMES, `${name} sets ${k}`).toContain(k);
       expect(() => loadConfig(env), name).not.toThrow();
       // Every service reaches Redis by a compose service name.
@@ -82,13 +84,12 @@ describe('docker-compose.yml', () => {
 
   it("publishes the API's port: the container side is the PORT it listens on", () => {
     const api = compose.services.api!;
-    const env = Object.fromEntries(Object.entries(api.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
-    const config = loadConfig(env);
+    const config = loadConfig(envOf(api));
     expect(config.port).toBe(defaults.port);
     expect(config.host).toBe('0.0.0.0');
     expect(api.ports?.map((p) => Number(String(p).split(':').at(-1)))).toEqual([config.port]);
     // The workers serve /metrics on all interfaces, for Prometheus inside the compose network.
-    const worker = loadConfig(Object.fromEntries(Object.entries(compose.services.worker!.environment ?? {}).map(([k, v]) => [k, interpolate(v)])));
+    const worker = loadConfig(envOf(compose.services.worker!));
     expect(worker.metricsPort).toBeGreaterThan(0);
     expect(worker.host).toBe('0.0.0.0');
   });
