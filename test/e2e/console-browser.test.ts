@@ -88,6 +88,15 @@ describe('the runs console in a real browser', () => {
     await expect.poll(() => row(fresh.id).getAttribute('data-status'), { timeout: 10_000 }).toBe('completed');
   });
 
+  it('shows a receiver whose callbacks fail, with its breaker state', async () => {
+    // Nothing listens on port 9 of this machine: every attempt is refused.
+    await create({ agent_id: 'agent-dead-hook', input: { text: 'tell nobody' }, callback_url: 'http://127.0.0.1:9/hook' });
+    const host = page.locator('#hosts tr[data-host="127.0.0.1:9"]');
+    await host.waitFor({ timeout: 15_000 });
+    await expect.poll(async () => Number(await host.locator('td').nth(2).textContent()), { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(await page.getByRole('table', { name: /Receivers with recent failures/ }).isVisible()).toBe(true);
+  });
+
   it('filters by agent and by status', async () => {
     await page.getByLabel('Agent', { exact: true }).fill('agent-console');
     await page.getByLabel('Status', { exact: true }).selectOption('failed');

@@ -185,6 +185,22 @@ async function renderList() {
     ),
   );
   const counts = h('ul', { class: 'counts', 'aria-label': 'Runs by status' });
+  // Receiver health: hosts whose callbacks failed lately and the state of their breaker.
+  const hostsBody = h('tbody', { id: 'hosts-body' });
+  const hostsNone = h('p', { class: 'muted' }, 'Every receiver is answering.');
+  const hosts = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'hosts-h' },
+    h('h2', { id: 'hosts-h' }, 'Callback receivers'),
+    hostsNone,
+    h(
+      'table',
+      { class: 'stack', id: 'hosts' },
+      h('caption', {}, 'Receivers with recent failures; an open breaker holds their deliveries until a probe is answered.'),
+      h('thead', {}, h('tr', {}, ['Host', 'State', 'Consecutive failures', 'Next probe'].map((c) => h('th', { scope: 'col' }, c)))),
+      hostsBody,
+    ),
+  );
   const tbody = h('tbody', { id: 'runs-body' });
   const table = h(
     'table',
@@ -199,6 +215,7 @@ async function renderList() {
   main.replaceChildren(
     h1,
     h('section', { class: 'card', 'aria-labelledby': 'counts-h' }, h('h2', { id: 'counts-h' }, 'By status'), counts),
+    hosts,
     form,
     table,
     empty,
@@ -213,7 +230,22 @@ async function renderList() {
   const token = ++viewToken;
 
   async function refresh() {
-    const [runs, queues] = await Promise.all([api(listQuery(f, limit)), api('/v1/queues')]);
+    const [runs, queues, receivers] = await Promise.all([api(listQuery(f, limit)), api('/v1/queues'), api('/v1/callbacks/hosts?limit=20')]);
+    const troubled = receivers.filter((r) => r.state !== 'ok' || r.consecutive_failures > 0);
+    hostsNone.hidden = troubled.length > 0;
+    hostsBody.parentElement.hidden = troubled.length === 0;
+    hostsBody.replaceChildren(
+      ...troubled.map((r) =>
+        h(
+          'tr',
+          { 'data-host': r.host, 'data-state': r.state },
+          h('td', { 'data-label': 'Host' }, h('code', {}, r.host)),
+          h('td', { 'data-label': 'State' }, h('span', { class: `status breaker-${r.state}` }, r.state.replace('_', ' '))),
+          h('td', { 'data-label': 'Consecutive failures', class: 'num' }, String(r.consecutive_failures)),
+          h('td', { 'data-label': 'Next probe' }, r.next_probe_at ? when(r.next_probe_at) : '—'),
+        ),
+      ),
+    );
     const inWindow = (t) => (afterMs === null || t >= afterMs) && (beforeMs === null || t < beforeMs);
     const shown = runs.filter((r) => inWindow(new Date(r.created_at).getTime()));
     counts.replaceChildren(...STATUSES.map((s) => h('li', {}, h('strong', {}, String(queues.runs_by_status?.[s] ?? 0)), badge(s))));
