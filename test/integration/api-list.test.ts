@@ -25,7 +25,8 @@ describe('listing 2,500 runs over HTTP', () => {
       const batch = Array.from({ length: 250 }, (_, j) => start + j);
       const created = await Promise.all(
         batch.map((i) => {
-          const body: RunCreate = { agent_id: `agent-${i % 4}`, background: i % 2 === 0, conversation_id: `conv-${i % 3}` };
+          // i % 12 fixes i % 4: each conversation belongs to one agent (CONTRACT section 8).
+          const body: RunCreate = { agent_id: `agent-${i % 4}`, background: i % 2 === 0, conversation_id: `conv-${i % 12}` };
           return store.create(body).then((r) => ({ i, run: r.record.run }));
         }),
       );

@@ -22,7 +22,8 @@ beforeAll(async () => {
         store.create({
           agent_id: `agent-${(i + j) % 7}`,
           background: (i + j) % 3 === 0,
-          conversation_id: (i + j) % 5 === 0 ? 'conv-a' : null,
+          // A conversation belongs to one agent (CONTRACT section 8): conv-a is agent-0's.
+          conversation_id: (i + j) % 35 === 0 ? 'conv-a' : null,
         }),
       ),
     );
