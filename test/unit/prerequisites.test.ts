@@ -13,7 +13,7 @@ const prerequisites = readme.slice(readme.indexOf('## Quickstart'), readme.index
 describe("the README's prerequisites", () => {
   it('name every package .ci/run installs on a fresh machine, in the apt-get line', () => {
     const ciPackages = [...ci.matchAll(/need_apt\+=\(([^)]+)\)/g)].flatMap((m) => m[1]!.trim().split(/\s+/));
-    expect(ciPackages).toEqual(expect.arrayContaining(['redis-server', 'chromium', 'prometheus']));
+    expect(ciPackages).toEqual(expect.arrayContaining(['redis-server', 'chromium', 'prometheus', 'python3']));
     const aptLine = /apt-get install -y ([^\n#]+)/.exec(prerequisites)?.[1]?.trim().split(/\s+/);
     expect(aptLine, 'an apt-get install line in the Quickstart').toBeDefined();
     expect([...aptLine!].sort()).toEqual([...new Set(ciPackages)].sort());
