@@ -110,7 +110,7 @@ describe('conversations run in order', () => {
 
   it('an admitted run whose job a crash kept from being added gets it from the ready sweep', async () => {
     const runhook = service.runhook;
-    const { sweepReady } = await import('../../src/flow/flow.ts');
+    const { reconcileRuns } = await import('../../src/queue/reconcile.ts');
     const a = (await runhook.createRun({ agent_id: 'a8', conversation_id: 'conv-ready', input: { text: 'a', ttft_ms: 100 } })).run;
     const b = (await runhook.createRun({ agent_id: 'a8', conversation_id: 'conv-ready', input: { text: 'b' } })).run;
     // As if the process that ended `a` died before adding b's job: nobody listens to the hand-over.
@@ -124,7 +124,9 @@ describe('conversations run in order', () => {
     } finally {
       for (const l of listeners) runhook.store.events.on('flow-ready', l as (admitted: string[]) => void);
     }
-    expect(await sweepReady(runhook.config, runhook.redis, runhook.store.keys, runhook.queue, 0)).toBe(1);
+    // The reconciler's pass (its grace is 0 in tests) adds the job from the ready set.
+    const report = await reconcileRuns({ config: runhook.config, store: runhook.store, queue: runhook.queue, log: silentLog });
+    expect(report.requeued).toBe(1);
     expect((await runhook.waitForRun(b.id)).status).toBe('completed');
   });
 });

@@ -48,6 +48,20 @@ describe('an agent concurrency limit', () => {
     expect(await waitingCounts(runhook.redis, runhook.config.keyPrefix)).toEqual({ conversation: 0, limit: 0 });
   });
 
+  it('runs held by the limit are admitted best priority first, then in creation order, none last', async () => {
+    const runhook = service.runhook;
+    const slow = await Promise.all([0, 1].map(() => runhook.createRun({ agent_id: 'prio-agent', input: { text: 'x', ttft_ms: 300 } })));
+    const held: Array<[string, number | null]> = [];
+    for (const priority of [null, 50, 10, null, 50]) {
+      held.push([(await runhook.createRun({ agent_id: 'prio-agent', ...(priority && { priority }), input: { text: 'y' } })).run.id, priority]);
+    }
+    await Promise.all([...slow.map((s) => s.run.id), ...held.map(([id]) => id)].map((id) => runhook.waitForRun(id)));
+    const spans = await spansOf(runhook, held.map(([id]) => id));
+    const order = [...spans].sort((a, b) => a.startedUs - b.startedUs).map((s) => held.findIndex(([id]) => id === s.id));
+    // 10 first, then the two 50s in creation order, then the two without a priority in creation order.
+    expect(order).toEqual([2, 1, 4, 0, 3]);
+  });
+
   it('a waiting run held by the limit can be cancelled and deleted, and leaves its place', async () => {
     const runhook = service.runhook;
     const ids: string[] = [];
