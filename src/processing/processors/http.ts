@@ -73,7 +73,9 @@ class Answer {
       if (o.message_type === 'stop_reason') return this.#stop(o.stop_reason);
       if (o.message_type === 'usage_statistics') return this.#usage(o);
       if (o.message_type === 'ping') return false;
-      void this.context.emit(o as EmittedMessage);
+      // Not awaited (messages batch per tick); a failed write is re-raised by the worker's flush, and left
+      // unhandled here it would end the worker process (as echo and openai catch theirs).
+      this.context.emit(o as EmittedMessage).catch(() => {});
       return false;
     }
     if ('stop_reason' in o) return this.#stop(o.stop_reason);
