@@ -71,9 +71,16 @@ export const conversations: Scenario = {
   async run(env): Promise<ScenarioResult> {
     const { conversations: c, perConversation: k } = env.params.conversations;
     // Fewer conversations live than workers: the next run never queues behind other conversations' runs,
-    // so its gap is the hand-over itself. All at once, it also waits its turn behind ~1,000 heads.
-    const live = Math.max(1, Math.floor(env.params.concurrency * 0.8));
-    const rounds = await alternate('conversations', env.params.rounds, { runhook: () => round1(env, c, k, live), saturated: () => round1(env, c, k) }, {
+    // so its gap is the hand-over itself, plus whatever the one Node process is busy with. With 10 live
+    // the process has headroom; with 40 it is CPU-bound (~1 ms of Node per run), and every gap also holds
+    // the other live runs' work. All at once, a run also waits its turn behind ~1,000 heads.
+    const live = 10;
+    const busy = Math.max(1, Math.floor(env.params.concurrency * 0.8));
+    const rounds = await alternate(
+      'conversations',
+      env.params.rounds,
+      { runhook: () => round1(env, c, k, live), busy: () => round1(env, c, k, busy), saturated: () => round1(env, c, k) },
+      {
       describe: (f) => {
         const p = percentiles(f.gaps_ms);
         return `${f.runs_per_s} runs/s, handover p50 ${round(p.p50, 2)} ms p99 ${round(p.p99, 2)} ms`;
@@ -84,6 +91,7 @@ export const conversations: Scenario = {
     const p50 = median(per.map((p) => p.p50));
     const sat = rounds.saturated!;
     const satPer = sat.map((r) => percentiles(r.gaps_ms));
+    const busyPer = rounds.busy!.map((r) => percentiles(r.gaps_ms));
     return {
       runhook: round(median(sat.map((r) => r.runs_per_s))),
       bare: null,
@@ -96,6 +104,12 @@ export const conversations: Scenario = {
       handover_max_ms: round(median(per.map((p) => p.max)), 2),
       handover_is: `end of a run -> start of the next of its conversation, ${live} conversations live at a time (below the worker concurrency, so no queueing behind others)`,
       live_runs_per_s: round(median(rs.map((r) => r.runs_per_s))),
+      [`live_${busy}`]: {
+        is: `the same with ${busy} conversations live: the process is CPU-bound, so each gap also holds the other live runs' work`,
+        runs_per_s: round(median(rounds.busy!.map((r) => r.runs_per_s))),
+        gap_p50_ms: round(median(busyPer.map((p) => p.p50)), 2),
+        gap_p99_ms: round(median(busyPer.map((p) => p.p99)), 2),
+      },
       saturated: {
         is: 'all 1,000 conversations at once: runs/s (the figure above), and the same gap, which then includes waiting in turn behind the other conversations\' runs (FIFO, fair)',
         gap_p50_ms: round(median(satPer.map((p) => p.p50)), 2),
