@@ -80,7 +80,13 @@ export async function startService(config: Config, log: Logger, parts: ReadonlyS
         'maintenance',
         config.maintenanceIntervalMs,
         async () => {
-          await reconciler.tick();
+          // Each chore on its own: a reconciler pass that fails (logged, tried again next time) must not
+          // hold up retention, or a pass failing every time would keep every ended run for ever.
+          try {
+            await reconciler.tick();
+          } catch (err) {
+            log.warn({ err: (err as Error).message }, 'reconciler pass failed; retention goes on');
+          }
           await sweepExpiredRuns(runhook.store, log);
         },
         log,
