@@ -31,7 +31,8 @@ export interface OpenOptions extends Partial<Config> {
 export async function openRunhook(options: OpenOptions = {}): Promise<Runhook & { close(): Promise<void> }> {
   const { log = createLogger('warn'), ...overrides } = options;
   const config = withConfig(overrides, loadConfig({}));
-  const redis = createRedis(config.redisUrl ?? 'redis://127.0.0.1:6379', 'api');
+  // As the processes resolve it (embedded-redis.ts): cluster seed nodes win over a URL.
+  const redis = createRedis(config.redisClusterNodes ?? config.redisUrl ?? `redis://127.0.0.1:${config.embeddedRedisPort}`, 'api');
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   await ready(redis);
   const runhook = new Runhook(config, redis, log);
