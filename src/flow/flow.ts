@@ -146,7 +146,9 @@ type RepairCommand = { rh_repairFlow(...args: Array<string | number>): Promise<A
  */
 export async function repairFlow(config: Config, redis: RedisClient, keys: RunKeys, queue: RunQueue, log: Logger): Promise<number> {
   const r = redis as RedisClient & Partial<RepairCommand>;
-  if (typeof r.rh_repairFlow !== 'function') redis.defineCommand('rh_repairFlow', { numberOfKeys: 0, lua: REPAIR_LUA });
+  // One key named, so that on a Redis Cluster the script goes to the deployment's slot (with none,
+  // ioredis sends it to any node, which refuses the keys it builds from the prefix).
+  if (typeof r.rh_repairFlow !== 'function') redis.defineCommand('rh_repairFlow', { numberOfKeys: 1, lua: REPAIR_LUA });
   const admittedKey = `${keys.prefix}:flow:admitted`;
   let repaired = 0;
   let cursor = '0';
@@ -154,7 +156,7 @@ export async function repairFlow(config: Config, redis: RedisClient, keys: RunKe
     const [next, flat] = await redis.hscan(admittedKey, cursor, 'COUNT', 500);
     cursor = next;
     if (flat.length === 0) continue;
-    const [n, ...ready] = await (r as RedisClient & RepairCommand).rh_repairFlow(keys.prefix, Date.now(), ...flat);
+    const [n, ...ready] = await (r as RedisClient & RepairCommand).rh_repairFlow(admittedKey, keys.prefix, Date.now(), ...flat);
     if (Number(n) > 0) {
       repaired += Number(n);
       log.warn({ repaired: Number(n), admitted: ready }, 'flow control: places left by runs that ended without handing over were repaired');

@@ -146,6 +146,10 @@ describe('on a Redis Cluster', () => {
       expect(await rh.queue.getJobState(stored.record.run.id)).toBe('waiting');
       expect((await rh.getRun(run.id)).status).toBe('failed');
       expect(await redis.get(reconcileLeaseKey(config))).toBe(reconciler.lease.token);
+      // A run admitted by flow control (a conversation's head) makes every pass repair flow places too:
+      // that script must reach the deployment's slot, pass after pass.
+      await rh.createRun({ agent_id: 'cluster-rec', conversation_id: 'conv-on-cluster' });
+      for (let i = 0; i < 6; i++) await expect(reconciler.tick()).resolves.toBeTruthy();
     } finally {
       await reconciler.close();
       await rh.close();

@@ -1,6 +1,7 @@
 -- repair-flow: of a batch of admitted runs (from <p>:flow:admitted), the ones that ended or vanished
 -- without handing their place over leave it now (flow.lua is prepended). A run still created or running
 -- is left alone: its end hands over.
+-- KEYS[1] <p>:flow:admitted (named so that a Redis Cluster routes the script to the deployment's slot)
 -- ARGV[1] key prefix   ARGV[2] now (epoch ms)   ARGV[3..] run id, agent TAB conversation pairs
 -- Returns {repaired count, admitted run ids...}.
 local p, now_ms = ARGV[1], tonumber(ARGV[2])
