@@ -477,9 +477,14 @@ export class RunStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    const n = await this.#scripts.deleteRun(this.keys.run(id), this.keys.messages(id), this.keys.messageLog(id), this.keys.prefix, id);
+    const r = (await this.#scripts.deleteRun(this.keys.run(id), this.keys.messages(id), this.keys.messageLog(id), this.keys.prefix, id)) as
+      | 0
+      | [1, string[]];
     await this.redis.del(this.keys.callbackAttempts(id));
-    return Number(n) === 1;
+    if (r === 0) return false;
+    // A run deleted while it held a place in flow control handed it over: the next runs' jobs go now.
+    if (r[1].length > 0) this.events.emit('flow-ready', r[1]);
+    return true;
   }
 
   /** One page of runs, newest first unless asked otherwise; see list-runs.lua. */

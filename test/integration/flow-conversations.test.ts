@@ -15,6 +15,20 @@ afterAll(async () => {
 });
 
 describe('conversations run in order', () => {
+  it('hands the place of a head deleted straight from the store to the next run at once', async () => {
+    const own = await openTestRunhook(testConfig());
+    try {
+      const first = (await own.createRun({ agent_id: 'a-del', conversation_id: 'conv-del', input: { text: 'one' } })).run;
+      const second = (await own.createRun({ agent_id: 'a-del', conversation_id: 'conv-del', input: { text: 'two' } })).run;
+      expect(await own.queue.getJob(second.id)).toBeUndefined();
+      // No worker and no reconciler here: only the delete's own hand-over can add the next job.
+      await own.store.delete(first.id);
+      await waitFor(async () => (await own.queue.getJob(second.id)) !== undefined, 5_000, "the next run's job");
+    } finally {
+      await closeTestRunhook(own);
+    }
+  });
+
   it('5 runs on one conversation created at once never overlap and run in creation order; another conversation is not held', async () => {
     const runhook = service.runhook;
     const ids: string[] = [];

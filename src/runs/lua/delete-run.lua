@@ -2,7 +2,7 @@
 -- list stays as a tombstone for cursors.
 -- KEYS[1] the run hash   KEYS[2] the run's message stream   KEYS[3] the run's message log
 -- ARGV[1] key prefix   ARGV[2] run id
--- Returns 1 when the run existed, 0 otherwise.
+-- Returns {1, runs flow control admitted (4 fields each, see flow_admit)} when the run existed, 0 otherwise.
 local flat = redis.call('HGETALL', KEYS[1])
 local p, id = ARGV[1], ARGV[2]
 redis.call('ZREM', p .. ':expiry', id)
@@ -26,4 +26,4 @@ redis.call('ZADD', p .. ':runs:gone', r.seq, id)
 if redis.call('ZCARD', p .. ':runs:gone') > CURSOR_TOMBSTONES then redis.call('ZREMRANGEBYRANK', p .. ':runs:gone', 0, 0) end
 if r.callback_state then redis.call('HINCRBY', p .. ':cb:counts', r.callback_state, -1) end
 redis.call('DEL', KEYS[1])
-return 1
+return { 1, flow_ready }

@@ -19,8 +19,8 @@
 -- ARGV[16] steps of the asking attempt ('' or [field, value, ...] in JSON; a running run only)
 -- ARGV[17..] messages of the asking attempt still to append before the run ends (a running run only)
 -- Returns {1, from, callback queued 0|1, total_duration_ns, ttft_ns or '', first appended seq, the run's
--- fields when a callback was queued (else {}), its message log (chunk lines to fold, or folded already), the run ids flow
--- control admitted (their jobs to add)} moved,
+-- fields when a callback was queued (else {}), its message log (chunk lines to fold, or folded already), the runs flow
+-- control admitted (id, agent id, priority, run_at µs each: what their jobs need)} moved,
 -- {0, status} already there (or metadata only), {-1} missing, {-2, status} illegal, {-3, status} the
 -- asking attempt is not the current one, {-4, status, created_us} completed_at is before created_at.
 local p, id, to = ARGV[1], ARGV[2], ARGV[3]
