@@ -2,9 +2,35 @@ import type { RunRecord } from '../runs/record.ts';
 import { RunUsage, type Run } from '../runs/schema.ts';
 import { isTerminal } from '../runs/status.ts';
 import { parseStreamEntry, type RunStore, type StreamEntry } from '../runs/store.ts';
-import type { StreamHub } from '../streams/stream-hub.ts';
+import type { RawEntry, StreamHub } from '../streams/stream-hub.ts';
 import { StreamWatcher } from '../streams/stream-watcher.ts';
-import type { SseWriter } from './sse.ts';
+import { SseWriter } from './sse.ts';
+
+/**
+ * The hub hands every watcher of a run the same entry objects: each is parsed, and its event rendered,
+ * once for all of them (a run watched by ten clients costs one JSON.parse and one JSON.stringify per
+ * entry, not ten). Weak maps, so an entry is forgotten when the last watcher is done with it.
+ */
+const parsed = new WeakMap<RawEntry, StreamEntry>();
+const rendered = new WeakMap<StreamEntry, string>();
+
+function sharedEntry(raw: RawEntry): StreamEntry {
+  let e = parsed.get(raw);
+  if (!e) {
+    e = parseStreamEntry(raw[0], raw[1]);
+    parsed.set(raw, e);
+  }
+  return e;
+}
+
+function renderedEvent(e: Extract<StreamEntry, { kind: 'message' }>): string {
+  let text = rendered.get(e);
+  if (text === undefined) {
+    text = SseWriter.render({ ...e.message, seq_id: e.seq_id }, e.seq_id);
+    rendered.set(e, text);
+  }
+  return text;
+}
 
 export interface RunStreamOptions {
   store: RunStore;
@@ -43,7 +69,7 @@ export async function streamRun(o: RunStreamOptions): Promise<void> {
         await finish(e);
         return true;
       }
-      if (filter(e.message)) await o.writer.event({ ...e.message, seq_id: e.seq_id }, e.seq_id);
+      if (filter(e.message)) await o.writer.rendered(renderedEvent(e));
     }
     return false;
   };
@@ -94,7 +120,7 @@ export async function streamRun(o: RunStreamOptions): Promise<void> {
     while (!o.signal.aborted && !o.writer.closed && !watcher.overflowed) {
       const raw = await watcher.take(o.pingMs, o.signal);
       if (raw.length > 0) {
-        const fresh = raw.map(([id, fields]) => parseStreamEntry(id, fields)).filter((e) => e.seq_id > last);
+        const fresh = raw.map(sharedEntry).filter((e) => e.seq_id > last);
         if (await send(fresh)) return;
         continue;
       }

@@ -32,8 +32,18 @@ export class SseWriter {
     return this.#closed || this.res.destroyed;
   }
 
+  /** One event's text, for callers that send the same event to many clients (render once, write to each). */
+  static render(data: unknown, id?: number): string {
+    return `${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`;
+  }
+
   event(data: unknown, id?: number): Promise<void> {
-    return this.#write(`${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`);
+    return this.#write(SseWriter.render(data, id));
+  }
+
+  /** An event rendered with `render`. */
+  rendered(text: string): Promise<void> {
+    return this.#write(text);
   }
 
   /** A comment line: keeps proxies from timing the connection out, invisible to every SSE parser. */
