@@ -24,7 +24,8 @@ import { operationRoutes } from './routes/operations.ts';
 import { runDetailRoutes } from './routes/run-details.ts';
 import { runRoutes } from './routes/runs.ts';
 import { stepRoutes } from './routes/steps.ts';
-import { SHUTDOWN, streamRoutes } from './routes/stream.ts';
+import { streamRoutes } from './routes/stream.ts';
+import { SHUTDOWN } from './stream-reply.ts';
 import type { ApiDeps, ApiInstance } from './types.ts';
 import { serializerCompiler, validatorCompiler } from './validation.ts';
 

@@ -5,14 +5,11 @@ import { Conversation, Conversations } from '../../flow/conversations.ts';
 import { MAX_LIST_LIMIT, type Run } from '../../runs/schema.ts';
 import type { RunMessage as AssembledMessage } from '../../runs/messages.ts';
 import { createRunFor } from '../create-run.ts';
-import { errorBody, toRunhookError } from '../error-handler.ts';
-import { streamRun } from '../run-stream.ts';
-import { SseWriter } from '../sse.ts';
+import { replyWithRunStream } from '../stream-reply.ts';
 import { ErrorBody, IdempotencyHeaders, LettaAsyncRequest, MessageListParams, RunMessage, StreamRequest } from '../schemas.ts';
 import type { ApiDeps, ApiInstance } from '../types.ts';
 import { lettaAsyncToRun } from './agents.ts';
 import { pageMessages } from './run-details.ts';
-import { SHUTDOWN } from './stream.ts';
 
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 const ShortId = z.string().min(1).max(256);
@@ -42,7 +39,7 @@ const ConversationMessageRequest = z.intersection(
  * Letta's 409 (unless RUNHOOK_CONVERSATION_BUSY=reject).
  */
 export function conversationRoutes(app: ApiInstance, deps: ApiDeps): void {
-  const { runhook, config, streams, hub } = deps;
+  const { runhook, config } = deps;
   const conversations = new Conversations(runhook.redis, config.keyPrefix);
 
   const requireConversation = async (id: string): Promise<Conversation> => {
@@ -55,35 +52,8 @@ export function conversationRoutes(app: ApiInstance, deps: ApiDeps): void {
   const runsOf = async (id: string, statuses?: Run['status'][]): Promise<Run[]> =>
     (await runhook.listRuns({ conversation_id: id, order: 'desc', limit: MAX_LIST_LIMIT, ...(statuses && { statuses }) })).reverse();
 
-  const stream = async (req: FastifyRequest, reply: FastifyReply, run: Run, after: number, p: { include_pings?: boolean | null; batch_size?: number | null }) => {
-    reply.hijack();
-    const writer = new SseWriter(reply.raw);
-    const controller = new AbortController();
-    streams.add(controller);
-    reply.raw.on('close', () => controller.abort());
-    writer.open();
-    try {
-      await streamRun({
-        store: runhook.store,
-        run,
-        after,
-        batch: p.batch_size ?? 100,
-        pingMs: config.streamPingMs,
-        pings: p.include_pings ?? true,
-        writer,
-        signal: controller.signal,
-        hub,
-        watcherBuffer: config.streamWatcherBuffer,
-      });
-    } catch (err) {
-      const e = toRunhookError(err, runhook.redis, config.bodyLimit);
-      req.log.warn({ run_id: run.id, code: e.code, err: (err as Error).message }, 'conversation stream failed');
-      await writer.error(errorBody(e)).catch(() => {});
-    } finally {
-      streams.delete(controller);
-      writer.end({ closeConnection: controller.signal.reason === SHUTDOWN });
-    }
-  };
+  const stream = (req: FastifyRequest, reply: FastifyReply, run: Run, after: number, p: { include_pings?: boolean | null; batch_size?: number | null }) =>
+    replyWithRunStream(deps, req, reply, run, { ...p, after });
 
   app.post(
     '/conversations',

@@ -1,17 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InvalidInputError } from '../../errors.ts';
-import { errorBody, toRunhookError } from '../error-handler.ts';
-import { streamRun } from '../run-stream.ts';
-import { SseWriter } from '../sse.ts';
+import { replyWithRunStream } from '../stream-reply.ts';
 import { ErrorBody, RunIdParams, StreamQuery, StreamRequest } from '../schemas.ts';
 import type { ApiDeps, ApiInstance } from '../types.ts';
 
 const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
-const DEFAULT_BATCH = 100;
-
-/** The abort reason the server gives its open streams when it closes (see server.ts). */
-export const SHUTDOWN = 'shutdown';
 
 const sseResponse = {
   200: {
@@ -39,38 +33,12 @@ function resumeAfter(req: FastifyRequest, p: StreamParams): number {
 }
 
 /** Resumable SSE of a run's messages (POST as Letta's retrieve_stream, GET for EventSource). */
-export function streamRoutes(app: ApiInstance, { runhook, config, streams, hub }: ApiDeps): void {
+export function streamRoutes(app: ApiInstance, deps: ApiDeps): void {
   const handle = async (req: FastifyRequest, reply: FastifyReply, runId: string, p: StreamParams) => {
     const after = resumeAfter(req, p);
     // Checked before the headers go, so a missing run is a plain 404.
-    const run = await runhook.getRun(runId);
-    reply.hijack();
-    const writer = new SseWriter(reply.raw);
-    const controller = new AbortController();
-    streams.add(controller);
-    reply.raw.on('close', () => controller.abort());
-    writer.open();
-    try {
-      await streamRun({
-        store: runhook.store,
-        run,
-        after,
-        batch: p.batch_size ?? DEFAULT_BATCH,
-        pingMs: config.streamPingMs,
-        pings: p.include_pings ?? true,
-        writer,
-        signal: controller.signal,
-        hub,
-        watcherBuffer: config.streamWatcherBuffer,
-      });
-    } catch (err) {
-      const e = toRunhookError(err, runhook.redis, config.bodyLimit);
-      req.log.warn({ run_id: runId, code: e.code, err: (err as Error).message }, 'run stream failed');
-      await writer.error(errorBody(e)).catch(() => {});
-    } finally {
-      streams.delete(controller);
-      writer.end({ closeConnection: controller.signal.reason === SHUTDOWN });
-    }
+    const run = await deps.runhook.getRun(runId);
+    await replyWithRunStream(deps, req, reply, run, { ...p, after });
   };
 
   app.post(
