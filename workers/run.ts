@@ -7,7 +7,11 @@ import { closeOnSignals } from '../src/shutdown.ts';
 export async function runParts(parts: Part[]): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, undefined, config.logFormat);
-  const service = await startService(config, log, new Set(parts));
-  closeOnSignals(() => service.close(), log);
+  const starting = startService(config, log, new Set(parts));
+  // Listening before the parts start: a signal that arrives while the later parts are still starting
+  // (the run worker already takes jobs) waits for them, then drains as usual, instead of killing the
+  // process with its runs mid-flight.
+  closeOnSignals(async () => (await starting).close(), log);
+  await starting;
   log.info({ parts }, 'runhook is up');
 }

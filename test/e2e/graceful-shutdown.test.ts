@@ -24,6 +24,14 @@ describe('SIGTERM', () => {
     expect(await runhook.queue.getActiveCount()).toBe(0);
   });
 
+  it('exits 0 on a SIGTERM that arrives while its later parts are still starting', async () => {
+    const w = startRunhook(['worker'], childEnv(config));
+    // The run worker is up (and may take jobs) before the callback worker, the bulk worker and the
+    // maintenance loop: a signal now must still drain and exit cleanly.
+    await w.waitForOutput('run worker started');
+    expect(await w.kill('SIGTERM')).toBe(0);
+  });
+
   it('aborts runs still going after the grace period: they end failed with the reason, no job stays locked', async () => {
     const w = startRunhook(['worker', '--only', 'runs'], childEnv(config, { RUNHOOK_SHUTDOWN_GRACE_MS: '300' }));
     await w.waitForOutput('run worker started');
