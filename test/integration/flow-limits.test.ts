@@ -58,8 +58,14 @@ describe('an agent concurrency limit', () => {
     await Promise.all([...slow.map((s) => s.run.id), ...held.map(([id]) => id)].map((id) => runhook.waitForRun(id)));
     const spans = await spansOf(runhook, held.map(([id]) => id));
     const order = [...spans].sort((a, b) => a.startedUs - b.startedUs).map((s) => held.findIndex(([id]) => id === s.id));
-    // 10 first, then the two 50s in creation order, then the two without a priority in creation order.
-    expect(order).toEqual([2, 1, 4, 0, 3]);
+    // The limit admits 10 first, then the two 50s in creation order, then the two without a priority in
+    // creation order. Two runs admitted at the same moment go to BullMQ together, and BullMQ takes a job
+    // without a priority before a prioritised one (the deviation the README's Flow control section
+    // states): the second 50 (4) and the first run without one (0), freed by two slots at once, may start
+    // in either order. Everything else is fixed.
+    expect(order.slice(0, 2)).toEqual([2, 1]);
+    expect(new Set(order.slice(2, 4))).toEqual(new Set([4, 0]));
+    expect(order[4]).toBe(3);
   });
 
   it('a waiting run held by the limit can be cancelled and deleted, and leaves its place', async () => {
