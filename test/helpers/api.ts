@@ -95,3 +95,11 @@ export async function readSse(res: Response): Promise<SseEvent[]> {
 export function sseData(events: SseEvent[]): Record<string, unknown>[] {
   return events.filter((e) => !e.comment && !e.event && e.data !== '[DONE]').map((e) => JSON.parse(e.data) as Record<string, unknown>);
 }
+
+/** A response's JSON body, typed by the caller. */
+export const json = async <T>(res: Response): Promise<T> => (await res.json()) as T;
+
+/** runhook's error body. */
+export interface ErrorAnswer {
+  error: { code: string; message: string; details?: unknown };
+}

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { withConfig, type Config } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { closeRedis, createRedis, ready } from '../../src/queue/connection.ts';
 import { Runhook } from '../../src/runhook.ts';
+import { RunStore } from '../../src/runs/store.ts';
 
 /** The suite's own redis-server (see global-setup.ts). */
 export function redisUrl(): string {
@@ -65,4 +66,16 @@ export async function closeTestRunhook(runhook: Runhook | undefined): Promise<vo
   if (!runhook) return;
   await runhook.close();
   await closeRedis(runhook.redis);
+}
+
+/** A RunStore on a connection of its own, opened before the enclosing describe's (or file's) tests and closed after. */
+export function useTestStore(overrides: Partial<Config> = {}): { readonly config: Config; readonly redis: Redis; readonly store: RunStore } {
+  const config = testConfig(overrides);
+  const t = { config } as { config: Config; redis: Redis; store: RunStore };
+  beforeAll(async () => {
+    t.redis = await connect();
+    t.store = new RunStore(t.redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });
+  });
+  afterAll(() => closeRedis(t.redis));
+  return t;
 }

@@ -1,44 +1,36 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineProcessor } from '../../src/processing/processor.ts';
 import { RunWorker } from '../../src/processing/run-worker.ts';
 import { RunStore } from '../../src/runs/store.ts';
-import { closeRedis, closeTestRunhook, connect, openTestRunhook, silentLog, testConfig, waitFor } from '../helpers/setup.ts';
+import { closeTestRunhook, openTestRunhook, silentLog, testConfig, useTestStore, waitFor } from '../helpers/setup.ts';
 
 describe('a start from an older attempt that arrives after a newer one', () => {
-  const config = testConfig();
-  let redis: Redis;
-  let store: RunStore;
-  beforeAll(async () => {
-    redis = await connect();
-    store = new RunStore(redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });
-  });
-  afterAll(() => closeRedis(redis));
+  const t = useTestStore();
 
   it('is refused as stale and leaves the newer attempt its run and its messages', async () => {
-    const { record } = await store.create({ agent_id: 'a-att' });
+    const { record } = await t.store.create({ agent_id: 'a-att' });
     const id = record.run.id;
-    expect((await store.start(id, 2)).outcome).toBe('started');
-    expect(await store.emit(id, 2, { message_type: 'assistant_message', content: 'from 2' })).toBe(1);
+    expect((await t.store.start(id, 2)).outcome).toBe('started');
+    expect(await t.store.emit(id, 2, { message_type: 'assistant_message', content: 'from 2' })).toBe(1);
 
-    expect(await store.start(id, 1)).toEqual({ outcome: 'stale', attempt: 2 });
-    const after = await store.getRecord(id);
+    expect(await t.store.start(id, 1)).toEqual({ outcome: 'stale', attempt: 2 });
+    const after = await t.store.getRecord(id);
     expect(after).toMatchObject({ attempt: 2, run: { status: 'running' } });
     expect(after?.run.ttft_ns).not.toBeNull();
     // The newer attempt still writes; the older one does not.
-    expect(await store.emit(id, 2, { message_type: 'assistant_message', content: ' and more' })).toBe(2);
-    expect(await store.emit(id, 1, { message_type: 'assistant_message', content: 'from 1' })).toBe(0);
-    expect((await store.streamEntries(id)).map((e) => e.seq_id)).toEqual([1, 2]);
+    expect(await t.store.emit(id, 2, { message_type: 'assistant_message', content: ' and more' })).toBe(2);
+    expect(await t.store.emit(id, 1, { message_type: 'assistant_message', content: 'from 1' })).toBe(0);
+    expect((await t.store.streamEntries(id)).map((e) => e.seq_id)).toEqual([1, 2]);
   });
 
   it('lets a newer attempt take over a run an older one abandoned', async () => {
-    const { record } = await store.create({ agent_id: 'a-att' });
+    const { record } = await t.store.create({ agent_id: 'a-att' });
     const id = record.run.id;
-    await store.start(id, 1);
-    await store.emit(id, 1, { message_type: 'assistant_message', content: 'abandoned' });
-    expect((await store.start(id, 2)).outcome).toBe('started');
-    expect(await store.streamEntries(id)).toEqual([]);
-    expect((await store.getRecord(id))?.attempt).toBe(2);
+    await t.store.start(id, 1);
+    await t.store.emit(id, 1, { message_type: 'assistant_message', content: 'abandoned' });
+    expect((await t.store.start(id, 2)).outcome).toBe('started');
+    expect(await t.store.streamEntries(id)).toEqual([]);
+    expect((await t.store.getRecord(id))?.attempt).toBe(2);
   });
 });
 

@@ -1,18 +1,11 @@
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { callbackJobOptions } from '../../src/callbacks/dispatch.ts';
 import { callbackJobId } from '../../src/queue/queues.ts';
 import type { Run } from '../../src/runs/schema.ts';
-import { RunStore } from '../../src/runs/store.ts';
-import { startApiService, type ApiHarness } from '../helpers/api.ts';
+import { json, startApiService, type ApiHarness, type ErrorAnswer } from '../helpers/api.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { closeRedis, connect, testConfig, waitFor } from '../helpers/setup.ts';
+import { useTestStore, waitFor } from '../helpers/setup.ts';
 
-interface ErrorAnswer {
-  error: { code: string; message: string; details?: unknown };
-}
-
-const json = async <T>(res: Response) => (await res.json()) as T;
 
 describe('an Idempotency-Key whose run was deleted', () => {
   let api: ApiHarness;
@@ -99,25 +92,18 @@ describe('deleting a run with a callback', () => {
 });
 
 describe('the run store deleting an ended run', () => {
-  const config = testConfig();
-  let redis: Redis;
-  let store: RunStore;
-  beforeAll(async () => {
-    redis = await connect();
-    store = new RunStore(redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });
-  });
-  afterAll(() => closeRedis(redis));
+  const t = useTestStore();
 
   it('takes it out of the callback outbox and drops its delivery log', async () => {
-    const { record } = await store.create({ agent_id: 'a', callback_url: 'http://127.0.0.1:9/hook' });
+    const { record } = await t.store.create({ agent_id: 'a', callback_url: 'http://127.0.0.1:9/hook' });
     const id = record.run.id;
-    await store.transition(id, 'running');
-    await store.transition(id, 'completed');
-    expect(await redis.zscore(store.keys.callbackOutbox, id)).not.toBeNull();
-    await store.recordCallbackAttempt(id, { attempt: 1, at: new Date().toISOString(), status_code: 500, error: 'HTTP 500', duration_ms: 1, gave_up: false }, Date.now() * 1000);
-    expect(await store.delete(id)).toBe(true);
-    expect(await redis.zscore(store.keys.callbackOutbox, id)).toBeNull();
-    expect(await redis.exists(store.keys.callbackAttempts(id), store.keys.run(id))).toBe(0);
+    await t.store.transition(id, 'running');
+    await t.store.transition(id, 'completed');
+    expect(await t.redis.zscore(t.store.keys.callbackOutbox, id)).not.toBeNull();
+    await t.store.recordCallbackAttempt(id, { attempt: 1, at: new Date().toISOString(), status_code: 500, error: 'HTTP 500', duration_ms: 1, gave_up: false }, Date.now() * 1000);
+    expect(await t.store.delete(id)).toBe(true);
+    expect(await t.redis.zscore(t.store.keys.callbackOutbox, id)).toBeNull();
+    expect(await t.redis.exists(t.store.keys.callbackAttempts(id), t.store.keys.run(id))).toBe(0);
   });
 });
 

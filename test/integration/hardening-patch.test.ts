@@ -1,16 +1,9 @@
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../../src/runs/schema.ts';
-import { RunStore } from '../../src/runs/store.ts';
-import { startApiService, type ApiHarness } from '../helpers/api.ts';
+import { json, startApiService, type ApiHarness, type ErrorAnswer } from '../helpers/api.ts';
 import { Receiver } from '../helpers/receiver.ts';
-import { closeRedis, connect, testConfig, waitFor } from '../helpers/setup.ts';
+import { useTestStore, waitFor } from '../helpers/setup.ts';
 
-interface ErrorAnswer {
-  error: { code: string; message: string; details?: unknown };
-}
-
-const json = async <T>(res: Response) => (await res.json()) as T;
 
 describe('PATCH /v1/runs/{id} and completed_at', () => {
   let api: ApiHarness;
@@ -118,31 +111,24 @@ describe('PATCH to a terminal status with a callback', () => {
 });
 
 describe('the run store updating a run that is being deleted', () => {
-  const config = testConfig();
-  let redis: Redis;
-  let store: RunStore;
-  beforeAll(async () => {
-    redis = await connect();
-    store = new RunStore(redis, { keyPrefix: config.keyPrefix, retentionMs: config.retentionMs });
-  });
-  afterAll(() => closeRedis(redis));
+  const t = useTestStore();
 
   it('leaves no orphan run key when a metadata or status update races a delete', async () => {
     for (const patch of [{ metadata: { x: 1 } }, { status: 'cancelled' as const, metadata: { x: 2 } }]) {
-      const { record } = await store.create({ agent_id: 'a-race' });
+      const { record } = await t.store.create({ agent_id: 'a-race' });
       const id = record.run.id;
       // Both on one connection, sent in this order: the update's first command reaches Redis first.
-      const [updated] = await Promise.allSettled([store.update(id, patch), store.delete(id)]);
-      expect(await redis.exists(store.keys.run(id))).toBe(0);
+      const [updated] = await Promise.allSettled([t.store.update(id, patch), t.store.delete(id)]);
+      expect(await t.redis.exists(t.store.keys.run(id))).toBe(0);
       if (updated.status === 'rejected') expect((updated.reason as { code?: string }).code).toBe('RUN_NOT_FOUND');
     }
   });
 
   it('leaves no orphan run key when retention removes the run first', async () => {
-    const { record } = await store.create({ agent_id: 'a-race' });
+    const { record } = await t.store.create({ agent_id: 'a-race' });
     const id = record.run.id;
-    await store.delete(id);
-    await expect(store.update(id, { metadata: { x: 1 } })).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' });
-    expect(await redis.exists(store.keys.run(id))).toBe(0);
+    await t.store.delete(id);
+    await expect(t.store.update(id, { metadata: { x: 1 } })).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' });
+    expect(await t.redis.exists(t.store.keys.run(id))).toBe(0);
   });
 });
